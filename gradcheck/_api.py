@@ -1,0 +1,452 @@
+"""Public entry points: check_layer, check_vjp, check_grad, check_loss, check_module."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any, Literal, TypedDict, Unpack
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._annotations import Annotation
+from ._engine import Engine, Options, check_picklable
+from ._errors import InvalidArgumentError, NonFiniteError
+from ._objective import (
+    GradObjective,
+    LayerObjective,
+    LossObjective,
+    ModuleObjective,
+    VjpObjective,
+)
+from ._result import CheckResult
+
+__all__ = ["CheckOptions", "check_grad", "check_layer", "check_loss", "check_module", "check_vjp"]
+
+
+class CheckOptions(TypedDict, total=False):
+    """Options shared by every ``check_*`` function (all keyword-only, all optional).
+
+    wrt : sequence of str
+        Names of the inputs to check (default: all). Inputs left out are passed through unchanged
+        and may be of any type (integer labels, flags...).
+    method : {"central", "richardson", "complex"}
+        ``"central"`` (default): central differences, 2 calls per element, confirmed by Richardson
+        extrapolation before a mismatch is declared. ``"richardson"``: extrapolation from steps
+        ``h`` and ``2h`` with a per-element error estimate, 4 calls per element. ``"complex"``:
+        complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element; the function must
+        accept complex input.
+    mode : {"auto", "full", "sample", "directional"}
+        ``"full"``: every element. ``"sample"``: ``samples`` seeded elements per input, always
+        including the first and last element. ``"directional"``: ``directions`` random directions
+        per input, ``<g, u>`` against the directional derivative. ``"auto"`` (default): full when
+        it costs at most ``budget`` calls; otherwise ``directions`` random directions over all
+        inputs jointly, and when that fails, a directional screen per input and element-wise
+        localization (full, or bisection) of the inputs that failed.
+    seed : int
+        Seeds the cotangents, samples and directions (default 0): results are reproducible.
+    rtol, atol : float
+        Fixed tolerances: when either is given, an element fails when
+        ``|analytic - numeric| > atol + rtol * |numeric|`` instead of the error-estimate threshold.
+    safety : float
+        Factor on the error estimate in the threshold ``safety * estimate + floor`` (default 4).
+    samples : int
+        Elements per input in ``mode="sample"`` (default 10).
+    directions : int
+        Random directions per screen (default 2).
+    budget : int
+        Function calls ``mode="auto"`` may spend on a full check (default 4000).
+    kinks : {"report", "fail", "skip"}
+        Elements where the function is not differentiable (one-sided slopes disagree and the
+        analytic value lies between them): reported without failing (default), counted as
+        failures, or skipped.
+    executor : concurrent.futures.Executor
+        Shards element evaluations over an executor (a process pool, dask's
+        ``Client.get_executor()``...); the function must then be picklable.
+    annotations : Mapping[str, object]
+        Per input name, the meaning of its axes (see :class:`Annotation`), used by reports.
+    nondet_tol : float
+        Largest difference accepted between two evaluations at the same point (default 0).
+    """
+
+    wrt: Sequence[str]
+    method: Literal["central", "richardson", "complex"]
+    mode: Literal["auto", "full", "sample", "directional"]
+    seed: int
+    rtol: float
+    atol: float
+    safety: float
+    samples: int
+    directions: int
+    budget: int
+    kinks: Literal["report", "fail", "skip"]
+    executor: Executor
+    annotations: Mapping[str, object]
+    nondet_tol: float
+
+
+_CHOICES = {
+    "method": ("central", "richardson", "complex"),
+    "mode": ("auto", "full", "sample", "directional"),
+    "kinks": ("report", "fail", "skip"),
+}
+_KNOWN = set(CheckOptions.__annotations__)
+
+
+def _expected(name: str, expected: str, value: object) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"Expected {expected} for {name}, but got {name}={value!r} (type={type(value).__name__})"
+    )
+
+
+def _int_option(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise _expected(name, f"an integer >= {minimum}", value)
+    return int(value)
+
+
+def _float_option(name: str, value: object, *, positive: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.floating | np.integer)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        raise _expected(name, "a finite number > 0" if positive else "a finite number >= 0", value)
+    return float(value)
+
+
+def _parse_options(
+    options: Mapping[str, Any], names: Sequence[str], arrays: Sequence[object]
+) -> tuple[Options, list[int]]:
+    unknown = [key for key in options if key not in _KNOWN]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, sorted(_KNOWN), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InvalidArgumentError(
+            f"unknown option {key!r}{hint} Known options: {', '.join(sorted(_KNOWN))}"
+        )
+    for key, choices in _CHOICES.items():
+        if key in options and options[key] not in choices:
+            raise InvalidArgumentError(
+                f"{key} must be one of {', '.join(map(repr, choices))}, got {key}={options[key]!r}"
+            )
+    kw: dict[str, Any] = {k: options[k] for k in _CHOICES if k in options}
+    if "seed" in options:
+        kw["seed"] = _int_option("seed", options["seed"], 0)
+    for key in ("rtol", "atol"):
+        if options.get(key) is not None:
+            kw[key] = _float_option(key, options[key])
+    if "safety" in options:
+        kw["safety"] = _float_option("safety", options["safety"], positive=True)
+    if "nondet_tol" in options:
+        kw["nondet_tol"] = _float_option("nondet_tol", options["nondet_tol"])
+    for key in ("samples", "directions", "budget"):
+        if key in options:
+            kw[key] = _int_option(key, options[key], 1)
+    executor = options.get("executor")
+    if executor is not None and not isinstance(executor, Executor):
+        raise _expected("executor", "a concurrent.futures.Executor", executor)
+    kw["executor"] = executor
+
+    wrt_names = options.get("wrt")
+    if wrt_names is None:
+        wrt = list(range(len(names)))
+    else:
+        if isinstance(wrt_names, str) or not isinstance(wrt_names, Sequence | set | frozenset):
+            raise _expected("wrt", "a list of input names", wrt_names)
+        wrt = []
+        for n in wrt_names:
+            if n not in names:
+                raise InvalidArgumentError(
+                    f"wrt names {n!r}, which is not an input; the inputs are {list(names)}"
+                )
+            if names.index(n) in wrt:
+                raise InvalidArgumentError(f"wrt names {n!r} twice")
+            wrt.append(names.index(n))
+        if not wrt:
+            raise InvalidArgumentError("wrt is empty: name at least one input to check")
+        wrt.sort()
+
+    _validate_arrays(names, arrays, wrt)
+    spec = options.get("annotations") or {}
+    if not isinstance(spec, Mapping):
+        raise _expected("annotations", "a mapping from input names to annotations", spec)
+    annotations: dict[str, Annotation] = {}
+    for name, ann in spec.items():
+        if name not in names:
+            raise InvalidArgumentError(
+                f"annotations names {name!r}, which is not an input; the inputs are {list(names)}"
+            )
+        shape = np.shape(arrays[names.index(name)])
+        annotations[name] = Annotation.parse(ann, name, tuple(shape))
+    kw["annotations"] = annotations
+    return Options(**kw), wrt
+
+
+def _validate_arrays(names: Sequence[str], arrays: Sequence[object], wrt: Sequence[int]) -> None:
+    for k in wrt:
+        name, x = names[k], arrays[k]
+        if not isinstance(x, np.ndarray):
+            hint = " (wrap it with np.asarray(..., dtype=np.float64))"
+            raise InvalidArgumentError(
+                f"Expected a numpy array for input {name!r}, but got {name}={x!r} "
+                f"(type={type(x).__name__}){hint}"[:300]
+            )
+        if x.dtype == np.float16:
+            raise InvalidArgumentError(
+                f"input {name!r} is float16, too coarse for finite differences; check it in "
+                "float32 or float64"
+            )
+        if x.dtype.kind != "f":
+            hint = (
+                "; only real floating inputs are differentiated (complex step is method='complex')"
+                if x.dtype.kind == "c"
+                else "; leave it out with wrt=[...] if it is not differentiable (labels, indices)"
+            )
+            raise InvalidArgumentError(
+                f"input {name!r} has dtype {x.dtype}, expected float32 or float64{hint}"
+            )
+        if x.size == 0:
+            raise InvalidArgumentError(
+                f"input {name!r} has shape {x.shape} with no elements; there is nothing to check"
+            )
+        if not np.all(np.isfinite(x)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise NonFiniteError(f"input {name!r} contains {x[bad]} at index {list(bad)}")
+
+
+def _named_inputs(inputs: object, what: str = "inputs") -> tuple[list[str], list[Any]]:
+    if not isinstance(inputs, Mapping):
+        raise _expected(what, "a dict mapping names to arrays", inputs)
+    if not inputs:
+        raise InvalidArgumentError(f"{what} is empty: give at least one array to check")
+    for key in inputs:
+        if not isinstance(key, str):
+            raise _expected(f"a key of {what}", "a string name", key)
+    return list(inputs), list(inputs.values())
+
+
+def _callable(name: str, fn: object) -> None:
+    if not callable(fn):
+        raise _expected(name, "a callable", fn)
+
+
+def _run(
+    objective: Any, names: list[str], arrays: list[Any], options: Mapping[str, Any]
+) -> CheckResult:
+    opts, wrt = _parse_options(options, names, arrays)
+    if opts.executor is not None:
+        check_picklable(objective)
+    return Engine(objective, names, arrays, wrt, opts).run()
+
+
+def check_layer(
+    forward: Callable[..., Any],
+    backward: Callable[..., Any],
+    inputs: Mapping[str, NDArray[Any]],
+    *,
+    cotangents: NDArray[Any] | Sequence[NDArray[Any]] | None = None,
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check a cs231n-style layer: ``forward(*inputs) -> (*outputs, cache)``.
+
+    The outputs are turned into the scalar ``L = sum_k <dout_k, out_k>`` with a seeded random
+    cotangent ``dout_k`` per output, and ``backward(*douts, cache)`` must return ``dL/dinput``,
+    one gradient per input in the order of ``inputs`` (anything, e.g. None, for inputs left out
+    of ``wrt``).
+
+    Parameters
+    ----------
+    forward, backward : callable
+        The layer's forward and backward passes.
+    inputs : dict of str to ndarray
+        The inputs, in the order of ``forward``'s positional arguments. They are copied; the
+        caller's arrays are never written to.
+    cotangents : ndarray or sequence of ndarray, optional
+        Fixed cotangents, one per output, instead of seeded random ones.
+    **options
+        See :class:`CheckOptions`.
+
+    Returns
+    -------
+    CheckResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_layer
+    >>> def forward(x, w):
+    ...     out = np.tanh(x @ w)
+    ...     return out, (x, w, out)
+    >>> def backward(dout, cache):
+    ...     x, w, out = cache
+    ...     da = dout * (1 - out**2)
+    ...     return da @ w.T, x.T @ da
+    >>> rng = np.random.default_rng(0)
+    >>> inputs = {"x": rng.standard_normal((4, 3)), "w": rng.standard_normal((3, 2))}
+    >>> check_layer(forward, backward, inputs).passed
+    True
+    """
+    _callable("forward", forward)
+    _callable("backward", backward)
+    names, arrays = _named_inputs(inputs)
+    objective = LayerObjective(forward, backward, options.get("seed", 0), cotangents)
+    return _run(objective, names, arrays, options)
+
+
+def check_vjp(
+    fn: Callable[..., Any],
+    vjp: Callable[..., Any],
+    inputs: Mapping[str, NDArray[Any]],
+    *,
+    cotangents: NDArray[Any] | Sequence[NDArray[Any]] | None = None,
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check a function against its vector-Jacobian product.
+
+    ``fn(*inputs)`` returns an array or a tuple of arrays; ``vjp(cotangent, *inputs)`` returns
+    one gradient per input (a bare array when there is one input). ``cotangent`` is an array, or
+    a tuple of arrays when ``fn`` returns a tuple.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_vjp
+    >>> check_vjp(np.sin, lambda dout, x: dout * np.cos(x),
+    ...           {"x": np.linspace(0, 1, 5)}).passed
+    True
+    """
+    _callable("fn", fn)
+    _callable("vjp", vjp)
+    names, arrays = _named_inputs(inputs)
+    objective = VjpObjective(fn, vjp, options.get("seed", 0), cotangents)
+    return _run(objective, names, arrays, options)
+
+
+def check_grad(
+    fn: Callable[..., Any],
+    grad: Callable[..., Any],
+    inputs: Mapping[str, NDArray[Any]],
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check a scalar function against its gradient.
+
+    ``fn(*inputs)`` returns a scalar; ``grad(*inputs)`` returns the gradient with respect to
+    each input, as a tuple in order or as a dict keyed by input name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_grad
+    >>> r = check_grad(lambda x: float(np.sum(x**3)), lambda x: (3 * x**2,),
+    ...                {"x": np.array([1.0, -2.0, 0.5])})
+    >>> r.passed, r.calls
+    (True, 8)
+    """
+    _callable("fn", fn)
+    _callable("grad", grad)
+    names, arrays = _named_inputs(inputs)
+    return _run(GradObjective(fn, grad, names), names, arrays, options)
+
+
+def check_loss(
+    loss_fn: Callable[[dict[str, NDArray[Any]]], Any],
+    params: Mapping[str, NDArray[Any]],
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check a whole model's loss, cs231n style: ``loss_fn(params) -> (loss, grads)``.
+
+    ``grads`` is a dict with exactly the keys of ``params``. ``loss_fn`` receives a dict of
+    copies, never the caller's arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_loss
+    >>> def loss_fn(p):
+    ...     r = p["w"] @ p["x"] - 1.0
+    ...     return 0.5 * float(r @ r), {"w": np.outer(r, p["x"]), "x": p["w"].T @ r}
+    >>> rng = np.random.default_rng(0)
+    >>> params = {"w": rng.standard_normal((2, 3)), "x": rng.standard_normal(3)}
+    >>> check_loss(loss_fn, params).passed
+    True
+    """
+    _callable("loss_fn", loss_fn)
+    names, arrays = _named_inputs(params, "params")
+    return _run(LossObjective(loss_fn, names), names, arrays, options)
+
+
+def check_module(
+    layer: Any,
+    inputs: Mapping[str, NDArray[Any]],
+    *,
+    params_attr: str = "params",
+    grads_attr: str = "grads",
+    cotangents: NDArray[Any] | Sequence[NDArray[Any]] | None = None,
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check an object-style layer (the class style of hand-written numpy networks).
+
+    The layer holds its parameters in a dict attribute (``layer.params``), ``layer.forward(
+    *inputs)`` returns the output(s), and ``layer.backward(dout)`` returns the gradient with
+    respect to each input and fills a dict attribute (``layer.grads``) with the parameter
+    gradients. Inputs and parameters are both checked; ``wrt`` may name either. Parameters are
+    swapped into ``layer.params`` during the check and the original arrays put back afterwards,
+    also when the check raises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_module
+    >>> class Affine:
+    ...     def __init__(self, w):
+    ...         self.params, self.grads = {"w": w}, {}
+    ...     def forward(self, x):
+    ...         self.x = x
+    ...         return x @ self.params["w"]
+    ...     def backward(self, dout):
+    ...         self.grads["w"] = self.x.T @ dout
+    ...         return dout @ self.params["w"].T
+    >>> rng = np.random.default_rng(0)
+    >>> layer = Affine(rng.standard_normal((3, 2)))
+    >>> check_module(layer, {"x": rng.standard_normal((4, 3))}).passed
+    True
+    """
+    for attr in ("forward", "backward"):
+        _callable(f"layer.{attr}", getattr(layer, attr, None))
+    params = getattr(layer, params_attr, None)
+    if not isinstance(params, dict):
+        raise _expected(f"layer.{params_attr}", "a dict of parameter arrays", params)
+    if inputs:
+        in_names, in_arrays = _named_inputs(inputs)
+    else:
+        in_names, in_arrays = [], []
+    clash = [n for n in in_names if n in params]
+    if clash:
+        raise InvalidArgumentError(
+            f"input names {clash} are also parameter names of the layer; rename the inputs"
+        )
+    names = in_names + list(params)
+    arrays = in_arrays + list(params.values())
+    if not names:
+        raise InvalidArgumentError("the layer has no parameters and no inputs were given")
+    originals = dict(params)
+    objective = ModuleObjective(
+        layer,
+        len(in_names),
+        list(params),
+        params_attr,
+        grads_attr,
+        options.get("seed", 0),
+        cotangents,
+    )
+    try:
+        return _run(objective, names, arrays, options)
+    finally:
+        params.clear()
+        params.update(originals)

@@ -1,0 +1,890 @@
+"""The checking engine: steps, finite differences, error estimates, verdicts and modes.
+
+Everything here works on a scalar objective ``f(arrays)`` (see ``_objective``) and the analytic
+gradients it returned at the unperturbed point. A *line* is a direction along which the derivative
+is compared: a single element (element-wise modes) or a random direction (directional modes).
+
+Numerics, for a line with nominal step ``h`` (``tau * max(1, |x|)`` for an element):
+
+stage 1
+    central differences ``D(h) = (f(x+h) - f(x-h)) / ((x+h) - (x-h))`` dividing by the step actually
+    representable; error estimate ``e1 = 2 * noise / denom + tau * |f(x+h) - 2 f(x) + f(x-h)| /
+    (3 denom)`` (rounding plus a curvature proxy for truncation). With ``method="richardson"`` the
+    extrapolation from steps ``h`` and ``2h``, with the difference of the two as error estimate;
+    with ``method="complex"``, ``Im f(x + ih) / h``, exact up to rounding.
+stage 2 (confirmation)
+    a line whose residual ``|analytic - numeric|`` exceeds ``safety * e1 + floor`` is not yet
+    declared a mismatch: it is re-evaluated at ``h/2`` and ``2h``, two Richardson extrapolations
+    are formed, their disagreement plus the measured noise level becomes the error estimate, and
+    the one-sided differences at ``h/2`` and ``2h`` tell a kink (a jump that does not shrink with
+    the step) from a wrong gradient.
+
+``noise`` is first ``2 * eps * M`` (``M`` the magnitude of the terms summed into the objective);
+before any confirmation it is measured (Moré and Wild's ECnoise: high-order differences of 8
+evaluations along a random direction) and the larger of the two is used.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._annotations import Annotation
+from ._errors import (
+    ComplexStepError,
+    GradcheckError,
+    InputMutationError,
+    InvalidArgumentError,
+    InvalidGradientError,
+    NondeterminismError,
+    NonFiniteError,
+    UserCodeError,
+)
+from ._objective import Arrays, Base
+from ._result import CheckResult, DirectionCheck, ElementCheck, InputResult, Status
+
+F64 = NDArray[np.float64]
+
+#: rounding noise of one evaluation, before it is measured: NOISE_C * eps * magnitude
+NOISE_C = 2.0
+#: floor of every threshold: FLOOR_C * eps * (|analytic| + largest |analytic| of the input)
+FLOOR_C = 64.0
+#: complex step error estimate: CS_C * eps * (|numeric| + largest |analytic| of the input)
+CS_C = 4.0
+#: one-sided jump at h/2 over jump at 2h above this ratio (1/4 for a smooth function) is a kink
+KINK_RATIO = 0.5
+#: calls per element of the full mode, by method
+CALLS_PER_ELEMENT = {"central": 2, "richardson": 4, "complex": 1}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated options (see ``gradcheck.CheckOptions`` for their meaning)."""
+
+    method: str = "central"
+    mode: str = "auto"
+    seed: int = 0
+    rtol: float | None = None
+    atol: float | None = None
+    safety: float = 4.0
+    samples: int = 10
+    directions: int = 2
+    budget: int = 4000
+    kinks: str = "report"
+    executor: Executor | None = None
+    annotations: Mapping[str, Annotation] = field(default_factory=dict)
+    nondet_tol: float = 0.0
+
+    def public(self) -> dict[str, object]:
+        return {
+            "method": self.method,
+            "mode": self.mode,
+            "seed": self.seed,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "safety": self.safety,
+            "samples": self.samples,
+            "directions": self.directions,
+            "budget": self.budget,
+            "kinks": self.kinks,
+            "executor": None if self.executor is None else type(self.executor).__name__,
+            "nondet_tol": self.nondet_tol,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation of element probes (shared by the local loop and executor workers)
+
+
+def _eval_probes(
+    objective: Callable[[Arrays], complex],
+    arrays: Arrays,
+    probes: Sequence[tuple[int, int, Any]],
+    names: Sequence[str],
+) -> list[complex]:
+    """Evaluate ``objective`` with element ``j`` of input ``k`` set to ``value``, for each probe.
+
+    The element is restored bit for bit after each evaluation, also when the objective raises.
+    """
+    flats = [a.reshape(-1) for a in arrays]
+    values: list[complex] = []
+    for k, j, value in probes:
+        flat = flats[k]
+        old = flat[j]
+        flat[j] = value
+        try:
+            v = objective(arrays)
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            where = _where(names[k], arrays[k].shape, j, value, old)
+            raise UserCodeError(
+                f"the function raised {type(exc).__name__}: {exc} (evaluated at {where})",
+                during=f"perturbed evaluation at {where}",
+            ) from exc
+        finally:
+            flat[j] = old
+        if not np.isfinite(v):
+            where = _where(names[k], arrays[k].shape, j, value, old)
+            raise NonFiniteError(
+                f"the function returned {v} at {where}; the step left the region where it is "
+                "finite (a log or division near a singularity?)"
+            )
+        values.append(v)
+    return values
+
+
+def _where(name: str, shape: tuple[int, ...], j: int, value: Any, old: Any) -> str:
+    index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
+    delta = value - old
+    return f"{name}{list(index)} {'+' if np.real(delta) >= 0 else '-'} {abs(delta):.3g}" + (
+        "i" if np.iscomplexobj(delta) else ""
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# numerics on arrays of lines
+
+
+def _richardson(r1: F64, r2: F64, s1: F64, s2: F64) -> F64:
+    """Eliminate the ``s**2`` term from two estimates at half-steps ``s1 < s2``."""
+    w1, w2 = s2 * s2, s1 * s1
+    out: F64 = (w1 * r1 - w2 * r2) / (w1 - w2)
+    return out
+
+
+def _ecnoise(values: F64) -> float:
+    """Noise level of a function from evaluations at equally spaced points (Moré and Wild).
+
+    Returns the standard deviation of the noise estimated from the first difference order whose
+    level agrees with the next two orders (within a factor 4) and changes sign; when no order
+    qualifies, the largest level of orders 3 to 6 (conservative).
+    """
+    levels = []
+    signs = []
+    diff = values.astype(np.float64)
+    for order in range(1, len(values)):
+        diff = np.diff(diff)
+        gamma = math.factorial(order) ** 2 / math.factorial(2 * order)
+        levels.append(math.sqrt(gamma * float(np.mean(diff**2))))
+        signs.append(bool(np.any(diff > 0) and np.any(diff < 0)))
+    for i in range(1, len(levels) - 2):
+        window = levels[i : i + 3]
+        if min(window) > 0 and max(window) <= 4 * min(window) and signs[i]:
+            return levels[i]
+    return max(levels[2:6])
+
+
+@dataclass
+class _Lines:
+    """Candidates of one input (element lines) or one direction, with their stage results."""
+
+    numeric: F64
+    analytic: F64
+    error_estimate: F64
+    threshold: F64
+    status: NDArray[np.int8]
+
+
+# --------------------------------------------------------------------------------------------
+# the engine
+
+
+class Engine:
+    """Runs one check. Create, call :meth:`run`, get a :class:`CheckResult`."""
+
+    def __init__(
+        self,
+        objective: Any,
+        names: Sequence[str],
+        arrays: Sequence[NDArray[Any]],
+        wrt: Sequence[int],
+        options: Options,
+    ) -> None:
+        self.objective = objective
+        self.names = tuple(names)
+        self.wrt = tuple(wrt)
+        self.opts = options
+        self.work: Arrays = [np.array(a, copy=True, order="C") for a in arrays]
+        self.pristine = [w.copy() for w in self.work]
+        self.calls = 0
+        self.backward_calls = 0
+        self.notes: list[str] = []
+        self.rng = np.random.default_rng(options.seed)
+        self.noise_measured: float | None = None
+
+    # ---- basic evaluations -------------------------------------------------------------------
+
+    def _mutation_check(self, during: str) -> None:
+        changed = tuple(
+            self.names[k]
+            for k in range(len(self.work))
+            if not np.array_equal(self.work[k], self.pristine[k], equal_nan=True)
+        )
+        if changed:
+            for k in range(len(self.work)):
+                np.copyto(self.work[k], self.pristine[k])
+            raise InputMutationError(
+                f"{during} changed its input(s) {list(changed)} in place; a function under a "
+                "gradient check must not modify its inputs (copy them first)",
+                names=changed,
+                during=during,
+            )
+
+    def _eval(self, arrays: Arrays, where: str) -> complex:
+        try:
+            v = self.objective(arrays)
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            raise UserCodeError(
+                f"the function raised {type(exc).__name__}: {exc} (evaluated {where})",
+                during=f"evaluation {where}",
+            ) from exc
+        self.calls += 1
+        if not np.isfinite(v):
+            raise NonFiniteError(f"the function returned {v} {where}")
+        return v
+
+    def _eval_elements(self, probes: list[tuple[int, int, Any]], arrays: Arrays) -> NDArray[Any]:
+        executor = self.opts.executor
+        if executor is None or len(probes) < 8:
+            values = _eval_probes(self.objective, arrays, probes, self.names)
+        else:
+            values = self._eval_parallel(executor, probes, arrays)
+        self.calls += len(probes)
+        return np.asarray(values)
+
+    def _eval_parallel(
+        self, executor: Executor, probes: list[tuple[int, int, Any]], arrays: Arrays
+    ) -> list[complex]:
+        workers = int(getattr(executor, "_max_workers", 0) or 2)
+        n_chunks = min(len(probes), 4 * workers)
+        bounds = np.linspace(0, len(probes), n_chunks + 1).astype(int)
+        futures: list[Future[list[complex]]] = [
+            executor.submit(
+                _eval_probes, self.objective, arrays, probes[lo:hi], self.names
+            )
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+            if hi > lo
+        ]
+        try:
+            values: list[complex] = []
+            for fut in futures:
+                values.extend(fut.result())
+            return values
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    # ---- entry -------------------------------------------------------------------------------
+
+    def run(self) -> CheckResult:
+        t0 = time.perf_counter()
+        base = self.objective.base(self.work, self._mutation_check)
+        self.calls += 1
+        self.backward_calls += 1
+        self.grads = self._validate_grads(base.grads)
+        self.f0 = base.value
+        again = self._eval(self.work, "a second time at the unperturbed inputs")
+        self._mutation_check("the second evaluation")
+        diff = abs(complex(again) - self.f0)
+        if diff > self.opts.nondet_tol:
+            raise NondeterminismError(
+                f"the function is not deterministic: two evaluations at the same inputs gave "
+                f"{self.f0!r} and {float(np.real(again))!r} (difference {diff:.3g}); finite "
+                "differences would measure this noise, not the gradient. Fix the randomness "
+                "(seed it inside the function) or pass nondet_tol=... to accept it",
+                difference=diff,
+            )
+
+        dtypes = [self.work[k].dtype for k in self.wrt] + list(base.out_dtypes)
+        self.eps = max(float(np.finfo(dt).eps) for dt in dtypes)
+        self.tau = self.eps ** (1 / 3)
+        self.noise_guess = NOISE_C * self.eps * max(base.magnitude, abs(self.f0))
+        self.gscale = {k: float(np.max(np.abs(self.grads[k]))) for k in self.wrt}
+
+        if self.opts.method == "complex":
+            self._setup_complex()
+
+        self.elements: dict[int, _ElementState] = {}
+        self.directions: dict[int, list[DirectionCheck]] = {k: [] for k in self.wrt}
+        self.screens: list[DirectionCheck] = []
+        mode_used = self._dispatch()
+        self._mutation_check("a perturbed evaluation")
+        inputs = {self.names[k]: self._input_result(k) for k in self.wrt}
+        passed = all(r.passed for r in inputs.values()) and all(d.passed for d in self.screens)
+        noise = max(self.noise_guess, self.noise_measured or 0.0)
+        return CheckResult(
+            passed=passed,
+            inputs=inputs,
+            method=self.opts.method,
+            mode=self.opts.mode,
+            mode_used=mode_used,
+            calls=self.calls,
+            backward_calls=self.backward_calls,
+            wall_time=time.perf_counter() - t0,
+            noise=noise,
+            screens=tuple(self.screens),
+            notes=tuple(self.notes),
+            options=self.opts.public(),
+        )
+
+    def _validate_grads(self, grads: list[object]) -> dict[int, F64]:
+        n = len(self.names)
+        if len(grads) != n:
+            raise InvalidGradientError(
+                f"the backward pass returned {len(grads)} gradient(s) but there are {n} inputs "
+                f"{list(self.names)}; return one gradient per input, in order (None for inputs "
+                "that are not checked)"
+            )
+        out: dict[int, F64] = {}
+        for k in self.wrt:
+            g, x, name = grads[k], self.work[k], self.names[k]
+            if not isinstance(g, np.ndarray):
+                raise InvalidGradientError(
+                    f"the gradient for {name!r} must be a numpy array of shape {x.shape}, got "
+                    f"{type(g).__name__} {g!r}"[:200]
+                )
+            if g.shape != x.shape:
+                raise InvalidGradientError(
+                    f"the gradient for {name!r} has shape {g.shape} but {name!r} has shape "
+                    f"{x.shape}"
+                    + ("; is it transposed?" if g.shape == x.shape[::-1] else "")
+                )
+            if g.dtype != x.dtype:
+                raise InvalidGradientError(
+                    f"the gradient for {name!r} has dtype {g.dtype} but {name!r} has dtype "
+                    f"{x.dtype}; a gradient must have its input's dtype (a silent up- or "
+                    "down-cast in the backward pass?)"
+                )
+            if not np.all(np.isfinite(g)):
+                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+                raise NonFiniteError(
+                    f"the gradient for {name!r} contains {g[bad]} at index {list(bad)}"
+                )
+            out[k] = g.astype(np.float64)
+        return out
+
+    # ---- complex step setup ------------------------------------------------------------------
+
+    def _setup_complex(self) -> None:
+        import warnings
+
+        self.cwork = list(self.work)
+        for k in self.wrt:
+            ctype = np.result_type(self.work[k].dtype, np.complex64)
+            self.cwork[k] = self.work[k].astype(ctype)
+        self.tau_c = 1e-20 if self.eps < 1e-10 else 1e-10
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            try:
+                v = self.objective(self.cwork)
+            except GradcheckError:
+                raise
+            except Exception as exc:
+                raise ComplexStepError(
+                    f"method='complex' needs a function that accepts complex input, but it raised "
+                    f"{type(exc).__name__}: {exc}. Use method='central', or keep the forward pass "
+                    "free of abs, maximum, comparisons and float casts"
+                ) from exc
+        self.calls += 1
+        if not np.iscomplexobj(v):
+            raise ComplexStepError(
+                "method='complex': given complex inputs the function returned a real value, so "
+                "it discards the imaginary part (a float cast, np.real or abs?); use "
+                "method='central'"
+            )
+        # one random direction: complex step and central differences must agree
+        u = self._direction(self.wrt)
+        h = self.tau
+        plus, minus, cplus = list(self.work), list(self.work), list(self.cwork)
+        for k in self.wrt:
+            scaled = u[k] * np.maximum(1.0, np.abs(self.work[k]))
+            plus[k] = (self.work[k] + h * scaled).astype(self.work[k].dtype)
+            minus[k] = (self.work[k] - h * scaled).astype(self.work[k].dtype)
+            cplus[k] = self.cwork[k] + 1j * self.tau_c * scaled
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            vc = self._eval(cplus, "at a complex-step point")
+        cs = float(np.imag(vc)) / self.tau_c
+        fp = float(np.real(self._eval(plus, "along a random direction")))
+        fm = float(np.real(self._eval(minus, "along a random direction")))
+        num = (fp - fm) / (2 * h)
+        err = 2 * self.noise_guess / (2 * h) + h * abs(fp - 2 * self.f0 + fm) / (6 * h)
+        tol = 16 * self.opts.safety * err + FLOOR_C * self.eps * abs(cs)
+        if abs(cs - num) > tol:
+            raise ComplexStepError(
+                f"method='complex': along a random direction the complex step gives {cs:.6g} "
+                f"but central differences give {num:.6g}; the function is not complex-step "
+                "safe (abs, maximum, comparisons or conjugation on complex values in its forward "
+                "pass). Use method='central'"
+            )
+
+    # ---- modes ---------------------------------------------------------------------------------
+
+    def _dispatch(self) -> str:
+        mode = self.opts.mode
+        total = sum(self.work[k].size for k in self.wrt)
+        if mode == "auto":
+            cost = total * CALLS_PER_ELEMENT[self.opts.method]
+            if cost <= self.opts.budget:
+                mode = "full"
+                self.notes.append(f"auto: {total} elements ({cost} calls) within the budget; full")
+            else:
+                self.notes.append(
+                    f"auto: {total} elements ({cost} calls) over the budget of "
+                    f"{self.opts.budget}; directional screen"
+                )
+                self._auto_screen()
+                return "directional"
+        if mode == "full":
+            for k in self.wrt:
+                self._check_elements(k, np.arange(self.work[k].size))
+        elif mode == "sample":
+            for k in self.wrt:
+                self._check_elements(k, self._sample(k))
+        else:
+            for k in self.wrt:
+                self._check_directions(k, self.opts.directions)
+        return mode
+
+    def _sample(self, k: int) -> NDArray[np.intp]:
+        size = self.work[k].size
+        n = min(size, self.opts.samples)
+        chosen = {0, size - 1}
+        rest = np.setdiff1d(np.arange(size), list(chosen))
+        picks = self.rng.choice(rest, size=max(0, n - len(chosen)), replace=False) if n > 2 else []
+        return np.array(sorted(chosen | {int(p) for p in picks})[: max(n, 1)], dtype=np.intp)
+
+    def _auto_screen(self) -> None:
+        screens = [self._direction_check(self.wrt) for _ in range(self.opts.directions)]
+        self.screens.extend(screens)
+        if all(s.status == Status.OK for s in screens):
+            return
+        # localize: which inputs fail on their own, then which elements
+        self.notes.append("auto: the joint screen failed; screening inputs one by one")
+        remaining = self.opts.budget
+        for k in self.wrt:
+            before = self.calls
+            self._check_directions(k, self.opts.directions)
+            remaining -= self.calls - before
+        for k in self.wrt:
+            if all(d.status == Status.OK for d in self.directions[k]):
+                continue
+            size = self.work[k].size
+            per = CALLS_PER_ELEMENT[self.opts.method]
+            if size * per <= max(remaining, 0):
+                before = self.calls
+                self._check_elements(k, np.arange(size))
+                remaining -= self.calls - before
+                self.notes.append(f"auto: {self.names[k]} checked element by element")
+            else:
+                before = self.calls
+                self._bisect(k, max(remaining, 16 * per * self.opts.directions))
+                remaining -= self.calls - before
+
+    def _bisect(self, k: int, budget: int) -> None:
+        """Group testing: split a failing input in halves, test each with a random direction."""
+        size = self.work[k].size
+        start = self.calls
+        queue: list[tuple[int, int]] = [(0, size // 2), (size // 2, size)]
+        leaves: list[NDArray[np.intp]] = []
+        while queue and self.calls - start < budget:
+            lo, hi = queue.pop(0)
+            if hi - lo <= 8:
+                leaves.append(np.arange(lo, hi))
+                if sum(len(x) for x in leaves) >= 64:
+                    break
+                continue
+            if self._direction_check((k,), block=(lo, hi), record=False).status == Status.OK:
+                continue
+            mid = (lo + hi) // 2
+            queue.extend([(lo, mid), (mid, hi)])
+        if leaves:
+            self._check_elements(k, np.concatenate(leaves))
+        self.notes.append(
+            f"auto: {self.names[k]} localized by bisection ({self.calls - start} calls"
+            + ("; stopped at the budget" if queue else "")
+            + ")"
+        )
+
+    # ---- element-wise checks -----------------------------------------------------------------
+
+    def _check_elements(self, k: int, idx: NDArray[np.intp]) -> None:
+        if len(idx) == 0:
+            return
+        method = self.opts.method
+        x = self.work[k].reshape(-1)[idx]
+        a = self.grads[k].reshape(-1)[idx]
+        if method == "complex":
+            lines = self._complex_elements(k, idx, x, a)
+        else:
+            lines, flagged, ctx = self._fd_elements(k, idx, x, a)
+            if flagged.any():
+                self._confirm_elements(k, idx, x, a, lines, flagged, ctx)
+        state = self.elements.setdefault(k, _ElementState.empty(self.work[k].size))
+        state.store(idx, lines)
+
+    def _points(self, k: int, x: NDArray[Any], m: float) -> tuple[NDArray[Any], NDArray[Any]]:
+        dtype = self.work[k].dtype
+        xf = x.astype(np.float64)
+        h = m * self.tau * np.maximum(1.0, np.abs(xf))
+        return (xf + h).astype(dtype), (xf - h).astype(dtype)
+
+    def _fd_at(
+        self, k: int, idx: NDArray[np.intp], x: NDArray[Any], m: float
+    ) -> tuple[F64, F64, F64, F64]:
+        """Evaluate at x +- m*h for each element; return f(x+), f(x-), x+ - x, x - x-."""
+        xp, xm = self._points(k, x, m)
+        probes = [(k, int(j), v) for j, v in zip(idx, xp, strict=True)]
+        probes += [(k, int(j), v) for j, v in zip(idx, xm, strict=True)]
+        values = np.real(self._eval_elements(probes, self.work)).astype(np.float64)
+        n = len(idx)
+        xf = x.astype(np.float64)
+        return values[:n], values[n:], xp.astype(np.float64) - xf, xf - xm.astype(np.float64)
+
+    def _threshold(self, numeric: F64, err: F64, floor: F64) -> F64:
+        if self.opts.atol is not None or self.opts.rtol is not None:
+            out: F64 = (self.opts.atol or 0.0) + (self.opts.rtol or 0.0) * np.abs(numeric)
+            return out
+        thr: F64 = self.opts.safety * err + floor
+        return thr
+
+    def _floor(self, k: int, a: F64) -> F64:
+        out: F64 = FLOOR_C * self.eps * (np.abs(a) + self.gscale[k])
+        return out
+
+    def _noise(self) -> float:
+        return max(self.noise_guess, self.noise_measured or 0.0)
+
+    def _fd_elements(
+        self, k: int, idx: NDArray[np.intp], x: NDArray[Any], a: F64
+    ) -> tuple[_Lines, NDArray[np.bool_], dict[str, Any]]:
+        fp, fm, dp, dm = self._fd_at(k, idx, x, 1.0)
+        denom = dp + dm
+        d1 = (fp - fm) / denom
+        curv = self.tau * np.abs(fp - 2 * self.f0 + fm) / (3 * denom)
+        ctx: dict[str, Any] = {1.0: (fp, fm, dp, dm)}
+        if self.opts.method == "richardson":
+            fp2, fm2, dp2, dm2 = self._fd_at(k, idx, x, 2.0)
+            ctx[2.0] = (fp2, fm2, dp2, dm2)
+            d2 = (fp2 - fm2) / (dp2 + dm2)
+            numeric = _richardson(d1, d2, denom / 2, (dp2 + dm2) / 2)
+            err = np.abs(numeric - d1) + 6 * self._noise() / denom
+        else:
+            numeric = d1
+            err = 2 * self._noise() / denom + curv
+        floor = self._floor(k, a)
+        thr = self._threshold(numeric, err, floor)
+        flagged = np.abs(a - numeric) > thr
+        if flagged.sum() > max(4, 0.02 * len(idx)) and self.noise_measured is None:
+            self._measure_noise()
+            err = (
+                np.abs(numeric - d1) + 6 * self._noise() / denom
+                if self.opts.method == "richardson"
+                else 2 * self._noise() / denom + curv
+            )
+            thr = self._threshold(numeric, err, floor)
+            flagged = np.abs(a - numeric) > thr
+        status = np.where(flagged, Status.MISMATCH, Status.OK).astype(np.int8)
+        return _Lines(numeric, a, err, thr, status), flagged, ctx
+
+    def _confirm_elements(
+        self,
+        k: int,
+        idx: NDArray[np.intp],
+        x: NDArray[Any],
+        a: F64,
+        lines: _Lines,
+        flagged: NDArray[np.bool_],
+        ctx: dict[Any, Any],
+    ) -> None:
+        if self.noise_measured is None:
+            self._measure_noise()
+        sel = np.flatnonzero(flagged)
+        sub = idx[sel]
+        xs = x[sel]
+        evals = {m: tuple(v[sel] for v in ctx[m]) for m in ctx}
+        for m in (0.5, 2.0):
+            if m not in evals:
+                evals[m] = self._fd_at(k, sub, xs, m)
+        asel = {m: a[sel] for m in evals}
+        numeric, err, thr, status, _ = self._stage2(
+            evals, asel, self._floor(k, a[sel]), self._noise()
+        )
+        lines.numeric[sel] = numeric
+        lines.error_estimate[sel] = err
+        lines.threshold[sel] = thr
+        lines.status[sel] = status
+
+    def _stage2(
+        self,
+        evals: dict[float, tuple[F64, F64, F64, F64]],
+        a: dict[float, F64],
+        floor: F64,
+        noise: float,
+    ) -> tuple[F64, F64, F64, NDArray[np.int8], F64]:
+        """Richardson over steps h/2, h, 2h on the residual; kink test on one-sided slopes.
+
+        ``a[m]`` is the analytic derivative along the displacement actually taken at step ``m*h``
+        (the same for every ``m`` for an element). Returns the numeric derivative, the error
+        estimate, the threshold, the status and the analytic value they refer to.
+        """
+        r: dict[float, F64] = {}
+        s: dict[float, F64] = {}
+        jump: dict[float, F64] = {}
+        for m, (fp, fm, dp, dm) in evals.items():
+            s[m] = (dp + dm) / 2
+            r[m] = (fp - fm) / (dp + dm) - a[m]
+            jump[m] = (fp - self.f0) / dp - (self.f0 - fm) / dm
+        r_ab = _richardson(r[0.5], r[1.0], s[0.5], s[1.0])
+        r_bc = _richardson(r[1.0], r[2.0], s[1.0], s[2.0])
+        analytic = a[0.5]
+        numeric = analytic + r_ab
+        err = np.abs(r_ab - r_bc) + 3 * noise / s[0.5]
+        thr = self._threshold(numeric, err, floor)
+        bad = np.abs(r_ab) > thr
+        fp, fm, dp, dm = evals[0.5]
+        up = (fp - self.f0) / dp
+        down = (self.f0 - fm) / dm
+        within = (analytic >= np.minimum(up, down) - thr) & (analytic <= np.maximum(up, down) + thr)
+        kink = (
+            (np.abs(jump[0.5]) > KINK_RATIO * np.abs(jump[2.0]))
+            & (np.abs(jump[0.5]) > 16 * noise / s[0.5])
+            & within
+        )
+        status = np.where(bad, np.where(kink, Status.KINK, Status.MISMATCH), Status.OK)
+        # at a kink the two-sided estimate is meaningless: report the nearer one-sided slope
+        nearest = np.where(np.abs(analytic - up) <= np.abs(analytic - down), up, down)
+        numeric = np.where(status == Status.KINK, nearest, numeric)
+        return numeric, err, thr, status.astype(np.int8), analytic
+
+    def _complex_elements(self, k: int, idx: NDArray[np.intp], x: NDArray[Any], a: F64) -> _Lines:
+        xf = np.real(x).astype(np.float64)
+        h = self.tau_c * np.maximum(1.0, np.abs(xf))
+        cx = self.cwork[k].reshape(-1)[idx]
+        probes = [(k, int(j), v) for j, v in zip(idx, cx + 1j * h, strict=True)]
+        values = self._eval_elements(probes, self.cwork)
+        numeric = np.imag(values).astype(np.float64) / h
+        err = CS_C * self.eps * (np.abs(numeric) + self.gscale[k])
+        thr = self._threshold(numeric, err, self._floor(k, a))
+        status = np.where(np.abs(a - numeric) > thr, Status.MISMATCH, Status.OK).astype(np.int8)
+        return _Lines(numeric, a, err, thr, status)
+
+    # ---- noise ---------------------------------------------------------------------------------
+
+    def _measure_noise(self) -> None:
+        """ECnoise along a random direction over all checked inputs (8 evaluations)."""
+        u = self._direction(self.wrt)
+        values = [self.f0]
+        for i in range(1, 9):
+            arrays = list(self.work)
+            for kk in self.wrt:
+                x = self.work[kk]
+                step = i * self.tau * u[kk] * np.maximum(1.0, np.abs(x))
+                arrays[kk] = (x + step).astype(x.dtype)
+            values.append(float(np.real(self._eval(arrays, "while measuring the noise level"))))
+        sigma = _ecnoise(np.array(values))
+        self.noise_measured = 3 * sigma
+        self.notes.append(f"noise level measured: {self.noise_measured:.3g} per evaluation")
+
+    # ---- directional checks ------------------------------------------------------------------
+
+    def _direction(
+        self, ks: Sequence[int], block: tuple[int, int] | None = None
+    ) -> dict[int, F64]:
+        u = {}
+        for k in ks:
+            v = np.zeros(self.work[k].size)
+            lo, hi = block if block is not None else (0, v.size)
+            v[lo:hi] = self.rng.standard_normal(hi - lo)
+            u[k] = v.reshape(self.work[k].shape)
+        norm = math.sqrt(sum(float(np.sum(v * v)) for v in u.values()))
+        return {k: v / norm for k, v in u.items()}
+
+    def _check_directions(self, k: int, count: int) -> None:
+        for _ in range(count):
+            self._direction_check((k,))
+
+    def _direction_check(
+        self, ks: Sequence[int], block: tuple[int, int] | None = None, record: bool = True
+    ) -> DirectionCheck:
+        u = self._direction(ks, block)
+        scaled = {k: u[k] * np.maximum(1.0, np.abs(self.work[k])) for k in ks}
+        gmag = sum(float(np.sum(np.abs(self.grads[k] * scaled[k]))) for k in ks)
+        floor = np.array([FLOOR_C * self.eps * gmag])
+        if self.opts.method == "complex":
+            arrays = list(self.cwork)
+            for k in ks:
+                arrays[k] = self.cwork[k] + 1j * self.tau_c * scaled[k]
+            v = self._eval(arrays, "along a random direction (complex step)")
+            numeric = np.array([float(np.imag(v)) / self.tau_c])
+            analytic = np.array([sum(float(np.sum(self.grads[k] * scaled[k])) for k in ks)])
+            err = CS_C * self.eps * (np.abs(numeric) + gmag)
+            thr = self._threshold(numeric, err, floor)
+            bad = abs(analytic[0] - numeric[0]) > thr[0]
+            status = Status.MISMATCH if bad else Status.OK
+        else:
+            numeric, analytic, err, thr, status = self._fd_direction(ks, scaled, floor)
+        check = DirectionCheck(
+            inputs=tuple(self.names[k] for k in ks),
+            analytic=float(analytic[0]),
+            numeric=float(numeric[0]),
+            abs_error=float(abs(analytic[0] - numeric[0])),
+            error_estimate=float(err[0]),
+            threshold=float(thr[0]),
+            status=status,
+        )
+        if record and len(ks) == 1:
+            self.directions[ks[0]].append(check)
+        return check
+
+    def _fd_direction(
+        self, ks: Sequence[int], scaled: dict[int, F64], floor: F64
+    ) -> tuple[F64, F64, F64, F64, Status]:
+        """Finite differences along ``x + t * scaled``, compared in residual form.
+
+        The analytic side is ``<g, x+ - x->`` over the nominal step, so the comparison is along the
+        displacement actually representable in the inputs' dtype.
+        """
+        evals: dict[float, tuple[F64, F64, F64, F64]] = {}
+        a: dict[float, F64] = {}
+
+        def at(m: float) -> None:
+            plus, minus = list(self.work), list(self.work)
+            dot = 0.0
+            for k in ks:
+                x = self.work[k]
+                plus[k] = (x + m * self.tau * scaled[k]).astype(x.dtype)
+                minus[k] = (x - m * self.tau * scaled[k]).astype(x.dtype)
+                delta = plus[k].astype(np.float64) - minus[k].astype(np.float64)
+                dot += float(np.sum(self.grads[k] * delta))
+            fp = float(np.real(self._eval(plus, "along a random direction")))
+            fm = float(np.real(self._eval(minus, "along a random direction")))
+            step = np.array([m * self.tau])
+            evals[m] = (np.array([fp]), np.array([fm]), step, step)
+            a[m] = np.array([dot / (2 * m * self.tau)])
+
+        at(1.0)
+        fp, fm, dp, dm = evals[1.0]
+        r1 = (fp - fm) / (dp + dm) - a[1.0]
+        if self.opts.method == "richardson":
+            at(2.0)
+            fp2, fm2, dp2, dm2 = evals[2.0]
+            r2 = (fp2 - fm2) / (dp2 + dm2) - a[2.0]
+            resid = _richardson(r1, r2, dp, dp2)
+            err = np.abs(resid - r1) + 6 * self._noise() / (dp + dm)
+        else:
+            resid = r1
+            err = 2 * self._noise() / (dp + dm) + self.tau * np.abs(fp - 2 * self.f0 + fm) / (
+                3 * (dp + dm)
+            )
+        numeric = a[1.0] + resid
+        thr = self._threshold(numeric, err, floor)
+        if abs(resid[0]) <= thr[0]:
+            return numeric, a[1.0], err, thr, Status.OK
+        if self.noise_measured is None:
+            self._measure_noise()
+        for m in (0.5, 2.0):
+            if m not in evals:
+                at(m)
+        numeric, err, thr, st, analytic = self._stage2(evals, a, floor, self._noise())
+        return numeric, analytic, err, thr, Status(int(st[0]))
+
+    # ---- results ---------------------------------------------------------------------------------
+
+    def _input_result(self, k: int) -> InputResult:
+        shape = self.work[k].shape
+        size = self.work[k].size
+        state = self.elements.get(k, _ElementState.empty(size))
+        analytic = self.grads[k]
+        status = state.status.copy()
+        if self.opts.kinks == "skip":
+            status[status == Status.KINK] = Status.SKIPPED
+        checked_mask = (status != Status.UNCHECKED) & (status != Status.SKIPPED)
+        flat_a = analytic.reshape(-1)
+        abs_err = np.abs(flat_a - state.numeric)
+        denom = np.maximum(np.abs(flat_a), np.abs(state.numeric))
+        rel_err = np.divide(abs_err, denom, out=np.zeros_like(abs_err), where=denom > 0)
+        worst = None
+        max_abs = max_rel = math.nan
+        if checked_mask.any():
+            cand = np.flatnonzero(checked_mask)
+            ratio = abs_err[cand] / np.where(state.threshold[cand] > 0, state.threshold[cand], 1e-300)
+            j = int(cand[int(np.argmax(ratio))])
+            worst = ElementCheck(
+                index=tuple(int(i) for i in np.unravel_index(j, shape)) if shape else (),
+                analytic=float(flat_a[j]),
+                numeric=float(state.numeric[j]),
+                abs_error=float(abs_err[j]),
+                rel_error=float(rel_err[j]),
+                error_estimate=float(state.error_estimate[j]),
+                threshold=float(state.threshold[j]),
+                status=Status(int(status[j])),
+            )
+            max_abs = float(np.max(abs_err[cand]))
+            max_rel = float(np.max(rel_err[cand]))
+        kink_idx = np.flatnonzero(state.status == Status.KINK)
+        return InputResult(
+            name=self.names[k],
+            shape=shape,
+            dtype=str(self.work[k].dtype),
+            checked=int(checked_mask.sum()),
+            mismatches=int(np.sum(status == Status.MISMATCH)),
+            kinks=tuple(
+                tuple(int(i) for i in np.unravel_index(int(j), shape)) for j in kink_idx
+            ),
+            worst=worst,
+            max_abs_error=max_abs,
+            max_rel_error=max_rel,
+            directions=tuple(self.directions[k]),
+            analytic=analytic.copy(),
+            numeric=state.numeric.reshape(shape),
+            error_estimate=state.error_estimate.reshape(shape),
+            threshold=state.threshold.reshape(shape),
+            status=status.reshape(shape),
+            annotation=self.opts.annotations.get(self.names[k]),
+            kink_policy=self.opts.kinks,
+        )
+
+
+@dataclass
+class _ElementState:
+    numeric: F64
+    error_estimate: F64
+    threshold: F64
+    status: NDArray[np.int8]
+
+    @classmethod
+    def empty(cls, size: int) -> _ElementState:
+        nan = np.full(size, np.nan)
+        return cls(nan, nan.copy(), nan.copy(), np.zeros(size, dtype=np.int8))
+
+    def store(self, idx: NDArray[np.intp], lines: _Lines) -> None:
+        self.numeric[idx] = lines.numeric
+        self.error_estimate[idx] = lines.error_estimate
+        self.threshold[idx] = lines.threshold
+        self.status[idx] = lines.status
+
+
+def check_picklable(objective: object) -> None:
+    """Raise a clear error when an executor is given but the function cannot be shipped."""
+    try:
+        pickle.dumps(objective)
+    except Exception as exc:
+        raise InvalidArgumentError(
+            "executor: the function must be picklable to run in other processes (define it at "
+            f"module level, not as a lambda or closure); pickling failed with: {exc}"
+        ) from exc
+
+
+__all__ = ["Base", "Engine", "Options", "check_picklable"]

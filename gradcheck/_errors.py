@@ -1,0 +1,99 @@
+"""Exceptions raised by gradcheck.
+
+Every error a caller can cause derives from :class:`GradcheckError`, so one ``except`` clause
+catches them all. Errors about arguments also derive from the matching built-in (``TypeError`` or
+``ValueError``), and a failed check raises :class:`GradientCheckFailure`, an ``AssertionError``,
+so pytest shows it as a test failure rather than an error.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ComplexStepError",
+    "GradcheckError",
+    "GradientCheckFailure",
+    "InputMutationError",
+    "InvalidArgumentError",
+    "InvalidGradientError",
+    "InvalidOutputError",
+    "NondeterminismError",
+    "NonFiniteError",
+    "UserCodeError",
+]
+
+
+class GradcheckError(Exception):
+    """Base class of every error gradcheck raises."""
+
+
+class InvalidArgumentError(GradcheckError, ValueError):
+    """An argument or option given to a check function is not what it expects.
+
+    Raised before any user code runs. Also a ``ValueError`` (and, for wrong types, the message says
+    which type was expected).
+    """
+
+
+class InvalidOutputError(GradcheckError, ValueError):
+    """The function being checked returned something of the wrong kind (count, type, shape)."""
+
+
+class InvalidGradientError(GradcheckError, ValueError):
+    """The analytic gradients returned by the user's backward pass are malformed.
+
+    Wrong count, a non-array, a wrong shape or dtype, or missing or extra names.
+    """
+
+
+class NonFiniteError(GradcheckError, ValueError):
+    """NaN or infinity in an input, an output, a gradient or a perturbed evaluation."""
+
+
+class NondeterminismError(GradcheckError):
+    """Two evaluations of the function at the same point gave different results.
+
+    Finite differences of a non-deterministic function measure its noise, not its slope, so no
+    gradient is judged. ``difference`` holds the absolute difference observed.
+    """
+
+    def __init__(self, message: str, difference: float) -> None:
+        super().__init__(message)
+        self.difference = difference
+
+
+class InputMutationError(GradcheckError):
+    """The function being checked changed one of its input arrays in place.
+
+    ``names`` lists the inputs that changed; ``during`` says which call changed them.
+    """
+
+    def __init__(self, message: str, names: tuple[str, ...], during: str) -> None:
+        super().__init__(message)
+        self.names = names
+        self.during = during
+
+
+class ComplexStepError(GradcheckError):
+    """``method="complex"`` was asked for, but the function does not support complex input."""
+
+
+class UserCodeError(GradcheckError):
+    """The user's forward, backward or loss function raised an exception.
+
+    The original exception is chained as ``__cause__``; ``during`` says which call raised.
+    """
+
+    def __init__(self, message: str, during: str) -> None:
+        super().__init__(message)
+        self.during = during
+
+
+class GradientCheckFailure(GradcheckError, AssertionError):
+    """Raised by :meth:`CheckResult.raise_for_failure` when analytic and numeric gradients differ.
+
+    The message is a readable table of the failing inputs; ``result`` is the full result.
+    """
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
