@@ -270,6 +270,23 @@ def _check_cache(cache: object, function: str) -> LSTMCache:
     return cache
 
 
+def check_backward_args(
+    dh: object, cache: object, dcT: object
+) -> tuple[LSTMCache, Array, Array | None]:
+    """Validate the arguments of :func:`lstm_backward` (shared with lstm_ref.mutants)."""
+    cache = _check_cache(cache, "lstm_backward")
+    N, T, H = cache.N, cache.T, cache.H
+    dh = float_array("dh", dh)
+    check_dims("dh", dh, "(N, T, H)")
+    check_shape("dh", dh, (N, T, H), "(N, T, H)", f"the forward pass had N={N}, T={T} and H={H}")
+    ref = ("cache", cache.gates)
+    check_same_dtype(ref, ("dh", dh))
+    if dcT is not None:
+        dcT = _check_state("dcT", dcT, N, H, f"the forward pass had N={N} and H={H}")
+        check_same_dtype(ref, ("dcT", dcT))
+    return cache, dh, dcT
+
+
 # ----------------------------------------------------------------------------------------
 # Public API.
 # ----------------------------------------------------------------------------------------
@@ -475,16 +492,7 @@ def lstm_backward(
     >>> [float(abs(g).max()) for g in grads]
     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     """
-    cache = _check_cache(cache, "lstm_backward")
-    N, T, H = cache.N, cache.T, cache.H
-    dh = float_array("dh", dh)
-    check_dims("dh", dh, "(N, T, H)")
-    check_shape("dh", dh, (N, T, H), "(N, T, H)", f"the forward pass had N={N}, T={T} and H={H}")
-    ref = ("cache", cache.gates)
-    check_same_dtype(ref, ("dh", dh))
-    if dcT is not None:
-        dcT = _check_state("dcT", dcT, N, H, f"the forward pass had N={N} and H={H}")
-        check_same_dtype(ref, ("dcT", dcT))
+    cache, dh, dcT = check_backward_args(dh, cache, dcT)
     dx_rows, dh0, dWx, dWh, db, dc0 = backward_rows(dh.transpose(1, 0, 2), cache, dcT)
-    dx = dx_rows.reshape(T, N, cache.D).transpose(1, 0, 2).copy()
+    dx = dx_rows.reshape(cache.T, cache.N, cache.D).transpose(1, 0, 2).copy()
     return dx, dh0, dWx, dWh, db, dc0

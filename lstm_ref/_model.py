@@ -218,6 +218,17 @@ def _check_target(
     return y
 
 
+def check_loss_args(
+    params: Mapping[str, Array], x: object, y: object, head: str, objective: str
+) -> tuple[Dims, Array, Array | IntArray]:
+    """Validate the arguments of :func:`loss` (shared with lstm_ref.mutants)."""
+    check_choice("head", head, HEADS)
+    check_choice("objective", objective, OBJECTIVES)
+    dims = check_params(params, need_fc=True)
+    x = _check_input(x, dims, params)
+    return dims, x, _check_target(y, dims, params, x.shape[1], head, objective)
+
+
 # ----------------------------------------------------------------------------------------
 # Unchecked kernels (also used by lstm_ref.mutants).
 # ----------------------------------------------------------------------------------------
@@ -431,11 +442,7 @@ def loss(
     >>> value.dtype, list(grads) == list(params), grads["layer1.Wh"].shape
     (dtype('float64'), True, (5, 20))
     """
-    check_choice("head", head, HEADS)
-    check_choice("objective", objective, OBJECTIVES)
-    dims = check_params(params, need_fc=True)
-    x = _check_input(x, dims, params)
-    y = _check_target(y, dims, params, x.shape[1], head, objective)
+    dims, x, y = check_loss_args(params, x, y, head, objective)
     return loss_unchecked(params, x, y, dims.L, head, objective)
 
 
