@@ -268,7 +268,8 @@ def softmax_loss(scores: Array, y: IntArray) -> tuple[Any, Array]:
     scores = float_array("scores", scores)
     check_dims("scores", scores, "(N, T, C)" if scores.ndim == 3 else "(N, C)")
     symbolic = "(N,)" if scores.ndim == 2 else "(N, T)"
-    labels = check_labels("y", y, scores.shape[:-1], symbolic, scores.shape[-1])
+    because = f"scores has shape {scores.shape}"
+    labels = check_labels("y", y, scores.shape[:-1], symbolic, scores.shape[-1], because)
     return softmax_loss_unchecked(scores, labels)
 
 

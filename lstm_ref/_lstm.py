@@ -34,6 +34,7 @@ step of the recurrence costs six small element-wise operations and one matrix pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,11 @@ class LSTMCache:
     c: Array
     tanh_c: Array
     h: Array
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the forward pass."""
+        return self.gates.dtype
 
     @property
     def N(self) -> int:

@@ -208,8 +208,10 @@ def _check_target(
     N, C = dims.N, dims.C
     if objective == "softmax":
         if head == "last":
-            return check_labels("y", y, (N,), "(N,)", C)
-        return check_labels("y", y, (N, T), "(N, T)", C)
+            because = f"head='last' gives scores of shape (N, C) = {(N, C)}"
+            return check_labels("y", y, (N,), "(N,)", C, because)
+        because = f"head='every' gives scores of shape (N, T, C) = {(N, T, C)}"
+        return check_labels("y", y, (N, T), "(N, T)", C, because)
     y = float_array("y", y)
     expected, symbolic = ((N, C), "(N, C)") if head == "last" else ((N, T, C), "(N, T, C)")
     check_dims("y", y, symbolic)

@@ -119,9 +119,12 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 
 
 def check_labels(
-    name: str, y: object, expected: tuple[int, ...], symbolic: str, C: int
+    name: str, y: object, expected: tuple[int, ...], symbolic: str, C: int, because: str
 ) -> IntArray:
-    """Return ``y`` if it is an integer array of shape ``expected`` with values in [0, C)."""
+    """Return ``y`` if it is an integer array of shape ``expected`` with values in [0, C).
+
+    ``because`` says where the expected shape comes from, e.g. ``"scores has shape (2, 3)"``.
+    """
     if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu":
         kind = y.dtype if isinstance(y, np.ndarray) else type(y).__name__
         raise DTypeError(
@@ -130,8 +133,7 @@ def check_labels(
         )
     if y.shape != expected:
         raise ShapeError(
-            f"{name} has shape {y.shape} but the scores have shape {expected + (C,)}, so "
-            f"{name} must be {symbolic} = {expected}"
+            f"{name} has shape {y.shape} but {because}, so {name} must be {symbolic} = {expected}"
         )
     if y.size and (int(y.min()) < 0 or int(y.max()) >= C):
         raise ArgumentError(
