@@ -73,9 +73,9 @@ def sigmoid(x: Array) -> Array:
 
 
 def gate_prescale(H: int, dtype: DTypeLike) -> Array:
-    """Column factors folded into Wx, Wh and b before the forward pass, shape (4H,).
+    """Factors folded into the gate columns of Wx, Wh and b before the forward pass, (4H,).
 
-    The sigmoid gates i, f, o (the first 3H packed columns) get -1 for real dtypes, so the
+    The sigmoid gates i, f, o (the first 3H packed gate units) get -1 for real dtypes, so the
     matrix product directly yields ``-a`` and :func:`activate_gates` can apply ``exp``
     without a negation pass, or 0.5 for complex dtypes (``tanh(0.5 * a)``). The tanh gate g
     gets 1. Both factors are powers of two (up to sign), so ``x @ (s * W) == s * (x @ W)``
@@ -88,15 +88,16 @@ def gate_prescale(H: int, dtype: DTypeLike) -> Array:
 
 
 def activate_gates(a: Array, H: int) -> None:
-    """Apply the gate nonlinearities in place to prescaled pre-activations ``a`` (N, 4H).
+    """Apply the gate nonlinearities in place to prescaled pre-activations ``a`` (4H, N).
 
-    Columns ``[0, 3H)`` (gates i, f, o) become sigmoids, columns ``[3H, 4H)`` (gate g)
-    becomes tanh. ``a`` must hold the pre-activations multiplied by
+    ``a`` is feature-major (one row per gate unit, one column per batch row): rows
+    ``[0, 3H)`` (gates i, f, o) become sigmoids and rows ``[3H, 4H)`` (gate g) tanh, each
+    a contiguous block. ``a`` must hold the pre-activations multiplied by
     :func:`gate_prescale`. Real inputs must be evaluated under
     ``np.errstate(over="ignore")``: ``exp`` may overflow to ``inf``, which is correct here.
     """
     H3 = 3 * H
-    s = a[:, :H3]
+    s = a[:H3]
     if a.dtype.kind == "c":
         np.tanh(s, out=s)  # tanh(a / 2)
         s *= 0.5
@@ -105,5 +106,5 @@ def activate_gates(a: Array, H: int) -> None:
         np.exp(s, out=s)  # exp(-a)
         s += 1
         np.reciprocal(s, out=s)
-    g = a[:, H3:]
+    g = a[H3:]
     np.tanh(g, out=g)

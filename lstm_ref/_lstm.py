@@ -11,24 +11,27 @@ Equations (row-vector convention of document 000, packed gate order i, f, o, g):
 Backward, for one step, with ``dh`` the total gradient reaching ``h_t`` (upstream plus the
 carry from step t+1) and ``dc_next`` the carry reaching ``c_t`` from step t+1::
 
-    dc   = dh * (o * (1 - tanh(c_t)^2)) + dc_next
-    da_i = dc * (g * ((1 - i) * i))         da_f = dc * (c_{t-1} * ((1 - f) * f))
-    da_o = dh * (tanh(c_t) * ((1 - o) * o)) da_g = dc * (i * (1 - g * g))
+    dc   = dh * ((1 - tanh(c_t) * tanh(c_t)) * o) + dc_next
+    da_i = dc * ((1 - i) * i * g)           da_f = dc * ((1 - f) * f * c_{t-1})
+    da_o = dh * ((1 - o) * o * tanh(c_t))   da_g = dc * ((1 - g * g) * i)
     dc_{t-1} = dc * f                       dh_{t-1} = da Wh^T
 
-and, summed over all steps in one matrix product each, ``dx = da Wx^T``,
-``dWx = x^T da``, ``dWh = h_{t-1}^T da``, ``db = sum(da)``. The grouping of the products
-above is the exact floating-point evaluation order (``lstm_ref.mutants`` reproduces it).
+(products evaluated left to right, exactly in this grouping: ``lstm_ref.mutants``
+reproduces it), and, summed over all steps in one matrix product each,
+``dx = da Wx^T``, ``dWx = x^T da``, ``dWh = h_{t-1}^T da`` and ``db = sum(da)``.
 
 Implementation notes
 --------------------
-Internally everything is time-major: the cache stores ``(T, N, ...)`` arrays so that the
-per-step slices are contiguous, and a stacked LSTM passes one layer's hidden states to the
-next layer without copying. The input projection of all time steps is a single
-``(T*N, D) @ (D, 4H)`` product, and so are ``dx``, ``dWx`` and ``dWh`` in the backward
-pass; the only Python loop is over time steps. The backward pass evaluates the local
-derivatives (the parenthesised factors above) for a chunk of time steps at once, so each
-step of the recurrence costs six small element-wise operations and one matrix product.
+The public functions are batch-first and row-vector, as above. Inside, the recurrence
+runs *feature-major* (the column-vector convention of document 001): per step the gate
+pre-activations are ``a_t^T = Wh^T h_{t-1}^T + (Wx^T x_t^T + b)``, a (4H, N) block in
+which every gate is one contiguous (H, N) slab, so all element-wise work runs on
+contiguous memory (numpy is several times slower on the strided column slices of an
+(N, 4H) block). The input projection of all T steps is one matrix product
+``[Wx; b]^T [x, 1]^T`` of shapes (4H, D+1) @ (D+1, T*N) (the bias rides along as a
+column of ones), and the backward pass forms ``dx``, ``[dWx; db]`` and ``dWh`` with one
+product each over all steps. The only Python loops are over time steps (and, in the
+backward pass, over chunks of steps whose local derivatives are evaluated together).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ._activations import activate_gates, gate_prescale
 from ._errors import ArgumentError
 from ._types import Array
 from ._validation import check_dims, check_same_dtype, check_shape, float_array
+from ._workspace import scratch
 
 __all__ = [
     "LSTMCache",
@@ -51,7 +55,7 @@ __all__ = [
     "lstm_step_forward",
 ]
 
-# Elements of the (Tc, N, 4H) chunk of local derivatives evaluated at once in the backward
+# Elements of the (Tc, 4H, N) chunk of local derivatives evaluated at once in the backward
 # pass: large enough to amortise numpy's per-call overhead over many small time steps,
 # small enough to stay in cache for big layers.
 _CHUNK_ELEMENTS = 1 << 15
@@ -63,26 +67,28 @@ class LSTMCache:
 
     Returned by :func:`lstm_forward` and :func:`lstm_step_forward` (a step cache is a
     sequence cache with ``T == 1``). Treat it as opaque and read-only except for the
-    documented accessors ``cT`` and ``hT``; all arrays are time-major.
+    documented accessors ``cT`` and ``hT`` and the size properties. The arrays are
+    time-major and feature-major (see the module notes).
 
     Attributes
     ----------
-    x_rows : ndarray (T*N, D)
-        The layer input, time-major: row ``t*N + n`` is ``x[n, t]``.
+    x_aug : ndarray (T*N, D+1)
+        The layer input, time-major rows (row ``t*N + n`` is ``x[n, t]``), followed by a
+        column of ones that carries the bias through the input projection.
     Wx : ndarray (D, 4H)
     Wh : ndarray (H, 4H)
         The weights the forward pass used (the caller's arrays, not copies).
-    gates : ndarray (T, N, 4H)
-        Gate activations i, f, o, g of every step.
-    c : ndarray (T+1, N, H)
-        Cell states, ``c[0] = c0`` and ``c[t+1] = c_t``.
-    tanh_c : ndarray (T, N, H)
-        ``tanh(c_t)``.
-    h : ndarray (T+1, N, H)
-        Hidden states, ``h[0] = h0`` and ``h[t+1] = h_t``.
+    gates : ndarray (T, 4H, N)
+        Gate activations of every step; ``gates[t, k*H:(k+1)*H]`` is gate k of i, f, o, g.
+    c : ndarray (T+1, H, N)
+        Cell states, ``c[0] = c0.T`` and ``c[t+1] = c_t.T``.
+    tanh_c : ndarray (T, H, N)
+        ``tanh(c_t).T``.
+    h : ndarray (T+1, H, N)
+        Hidden states, ``h[0] = h0.T`` and ``h[t+1] = h_t.T``.
     """
 
-    x_rows: Array
+    x_aug: Array
     Wx: Array
     Wh: Array
     gates: Array
@@ -98,7 +104,7 @@ class LSTMCache:
     @property
     def N(self) -> int:
         """Batch size."""
-        return int(self.h.shape[1])
+        return int(self.h.shape[2])
 
     @property
     def T(self) -> int:
@@ -122,74 +128,90 @@ class LSTMCache:
         Pass it as ``c0`` to the next chunk of a truncated-BPTT run; the gradient with
         respect to it enters :func:`lstm_backward` as ``dcT``.
         """
-        view: Array = self.c[-1]
+        view: Array = self.c[-1].T
         view.flags.writeable = False
         return view
 
     @property
     def hT(self) -> Array:
         """Final hidden state ``h_T`` (equal to ``h[:, -1]``), shape (N, H), read-only."""
-        view: Array = self.h[-1]
+        view: Array = self.h[-1].T
         view.flags.writeable = False
         return view
 
 
 # ----------------------------------------------------------------------------------------
-# Unchecked time-major kernels, shared by the step, sequence and stacked entry points.
+# Unchecked kernels, shared by the step, sequence and stacked entry points.
 # ----------------------------------------------------------------------------------------
 
 
-def forward_rows(
-    x_rows: Array, N: int, T: int, h0: Array, c0: Array, Wx: Array, Wh: Array, b: Array
+def augment(x_tnd: Array) -> Array:
+    """Rows (T*N, D+1) of a time-major input (T, N, D), with a last column of ones."""
+    T, N, D = x_tnd.shape
+    x_aug = np.empty((T * N, D + 1), dtype=x_tnd.dtype)
+    x_aug[:, :D].reshape(T, N, D)[...] = x_tnd
+    x_aug[:, D] = 1
+    return x_aug
+
+
+def forward_cols(
+    x_aug: Array, N: int, T: int, h0T: Array, c0T: Array, Wx: Array, Wh: Array, b: Array
 ) -> LSTMCache:
-    """Forward pass over a time-major input ``x_rows`` (T*N, D); no argument checks."""
-    H = Wh.shape[0]
-    H2, H3, H4 = 2 * H, 3 * H, 4 * H
-    dtype = x_rows.dtype
+    """Forward pass over ``x_aug`` (T*N, D+1); ``h0T``, ``c0T`` are (H, N). No checks."""
+    D, H = Wx.shape[0], Wh.shape[0]
+    H2, H3 = 2 * H, 3 * H
+    dtype = x_aug.dtype
     scale = gate_prescale(H, dtype)
-    # Input projection of every time step in one matrix product, bias included.
-    gates = np.matmul(x_rows, Wx * scale).reshape(T, N, H4)
-    gates += b * scale
-    Wh_scaled = Wh * scale
-    c = np.empty((T + 1, N, H), dtype=dtype)
-    c[0] = c0
-    h = np.empty((T + 1, N, H), dtype=dtype)
-    h[0] = h0
-    tanh_c = np.empty((T, N, H), dtype=dtype)
-    recurrent = np.empty((N, H4), dtype=dtype)
-    ig = np.empty((N, H), dtype=dtype)
+    W_aug = np.empty((D + 1, 4 * H), dtype=dtype)
+    np.multiply(Wx, scale, out=W_aug[:D])
+    np.multiply(b, scale, out=W_aug[D])
+    # Input projection (and bias) of every time step in one product: (4H, T*N).
+    projection = np.matmul(W_aug.T, x_aug.T, out=scratch("projection", (4 * H, T * N), dtype))
+    WhT_scaled = np.ascontiguousarray((Wh * scale).T)
+    # Everything the cache keeps, in one block: one allocation instead of four also lets
+    # the allocator reuse the memory of the previous call without new page faults.
+    sizes = (T * 4 * H * N, (T + 1) * H * N, (T + 1) * H * N, T * H * N)
+    block = np.empty(sum(sizes), dtype=dtype)
+    ends = np.cumsum(sizes)
+    gates = block[: ends[0]].reshape(T, 4 * H, N)
+    c = block[ends[0] : ends[1]].reshape(T + 1, H, N)
+    h = block[ends[1] : ends[2]].reshape(T + 1, H, N)
+    tanh_c = block[ends[2] :].reshape(T, H, N)
+    c[0] = c0T
+    h[0] = h0T
+    ig = scratch("ig", (H, N), dtype)
     with np.errstate(over="ignore"):  # exp(-a) -> inf gives sigmoid 0, see _activations
         for t in range(T):
             a = gates[t]
-            np.matmul(h[t], Wh_scaled, out=recurrent)
-            a += recurrent
+            np.matmul(WhT_scaled, h[t], out=a)
+            a += projection[:, t * N : (t + 1) * N]
             activate_gates(a, H)
             c_t = c[t + 1]
-            np.multiply(a[:, H:H2], c[t], out=c_t)  # f * c_{t-1}
-            np.multiply(a[:, :H], a[:, H3:], out=ig)  # i * g
+            np.multiply(a[H:H2], c[t], out=c_t)  # f * c_{t-1}
+            np.multiply(a[:H], a[H3:], out=ig)  # i * g
             c_t += ig
             np.tanh(c_t, out=tanh_c[t])
-            np.multiply(a[:, H2:H3], tanh_c[t], out=h[t + 1])  # o * tanh(c_t)
-    return LSTMCache(x_rows=x_rows, Wx=Wx, Wh=Wh, gates=gates, c=c, tanh_c=tanh_c, h=h)
+            np.multiply(a[H2:H3], tanh_c[t], out=h[t + 1])  # o * tanh(c_t)
+    return LSTMCache(x_aug=x_aug, Wx=Wx, Wh=Wh, gates=gates, c=c, tanh_c=tanh_c, h=h)
 
 
 def local_derivatives(cache: LSTMCache, t0: int, t1: int, Q: Array, P: Array) -> None:
     """Fill the step-local backward factors of steps ``t0 <= t < t1`` (no recurrence).
 
-    ``Q`` (t1-t0, N, 4, H) receives, per gate, the factor that multiplies ``dc`` (gates i,
-    f, g) or ``dh`` (gate o) to give the pre-activation gradient; ``P`` (t1-t0, N, H)
-    receives ``o * (1 - tanh(c_t)^2)``, the factor of the path from ``h_t`` to ``c_t``.
+    ``Q`` (t1-t0, 4, H, N) receives, per gate, the factor that multiplies ``dc`` (gates
+    i, f, g) or ``dh`` (gate o) to give the pre-activation gradient; ``P`` (t1-t0, H, N)
+    receives ``(1 - tanh(c_t)^2) * o``, the factor of the path from ``h_t`` to ``c_t``.
     """
-    G = cache.gates[t0:t1].reshape(t1 - t0, cache.N, 4, cache.H)
-    i, o, g = G[:, :, 0], G[:, :, 2], G[:, :, 3]  # f enters via the carry dc * f
+    G = cache.gates[t0:t1].reshape(t1 - t0, 4, cache.H, cache.N)
+    i, o, g = G[:, 0], G[:, 2], G[:, 3]  # f enters through the carry dc * f
     tanh_c = cache.tanh_c[t0:t1]
-    sig = Q[:, :, :3]
-    np.subtract(1, G[:, :, :3], out=sig)
-    sig *= G[:, :, :3]  # (1 - s) * s for the sigmoid gates i, f, o
-    Q[:, :, 0] *= g
-    Q[:, :, 1] *= cache.c[t0:t1]  # c_{t-1}
-    Q[:, :, 2] *= tanh_c
-    q_g = Q[:, :, 3]
+    sig = Q[:, :3]
+    np.subtract(1, G[:, :3], out=sig)
+    sig *= G[:, :3]  # (1 - s) * s for the sigmoid gates i, f, o
+    Q[:, 0] *= g
+    Q[:, 1] *= cache.c[t0:t1]  # c_{t-1}
+    Q[:, 2] *= tanh_c
+    q_g = Q[:, 3]
     np.multiply(g, g, out=q_g)
     np.subtract(1, q_g, out=q_g)
     q_g *= i
@@ -198,45 +220,49 @@ def local_derivatives(cache: LSTMCache, t0: int, t1: int, Q: Array, P: Array) ->
     P *= o
 
 
-def backward_rows(
+def backward_cols(
     dh_seq: Array, cache: LSTMCache, dcT: Array | None
 ) -> tuple[Array, Array, Array, Array, Array, Array]:
-    """Backward pass; ``dh_seq`` is (T, N, H), any strides. No argument checks.
+    """Backward pass; ``dh_seq`` is (T, H, N) and ``dcT`` (H, N) or None. No checks.
 
-    Returns ``(dx_rows, dh0, dWx, dWh, db, dc0)`` with ``dx_rows`` time-major (T*N, D).
+    Returns ``(dxT, dh0T, dWx, dWh, db, dc0T)`` with ``dxT`` (D, T*N) time-major columns
+    and ``dh0T``, ``dc0T`` (H, N).
     """
-    T, N, H = cache.T, cache.N, cache.H
-    dtype = cache.gates.dtype
-    forget = cache.gates.reshape(T, N, 4, H)[:, :, 1]
-    WhT = cache.Wh.T
-    dA = np.empty((T, N, 4, H), dtype=dtype)  # pre-activation gradients, packed
+    T, N, H, D = cache.T, cache.N, cache.H, cache.D
+    dtype = cache.dtype
+    forget = cache.gates.reshape(T, 4, H, N)[:, 1]
+    Wh = cache.Wh
+    dA = scratch("dA", (4 * H, T * N), dtype)  # pre-activation gradients, all steps
     chunk = max(1, min(T, _CHUNK_ELEMENTS // (N * 4 * H)))
-    Q = np.empty((chunk, N, 4, H), dtype=dtype)
-    P = np.empty((chunk, N, H), dtype=dtype)
-    dh_next = np.zeros((N, H), dtype=dtype)  # carry into h_t from step t+1
-    dc_next = np.zeros((N, H), dtype=dtype) if dcT is None else dcT.copy()
-    dh = np.empty((N, H), dtype=dtype)
-    dc = np.empty((N, H), dtype=dtype)
-    dc_if = dc[:, None, :]
+    Q = scratch("Q", (chunk, 4, H, N), dtype)
+    P = scratch("P", (chunk, H, N), dtype)
+    da = scratch("da", (4, H, N), dtype)
+    da_rows = da.reshape(4 * H, N)
+    dh_next = np.zeros((H, N), dtype=dtype)  # carry into h_t from step t+1
+    dc_next = np.zeros((H, N), dtype=dtype) if dcT is None else dcT.copy()
+    dh = scratch("dh", (H, N), dtype)
+    dc = scratch("dc", (H, N), dtype)
+    dc_if = dc[None]
     for t1 in range(T, 0, -chunk):
         t0 = max(0, t1 - chunk)
         local_derivatives(cache, t0, t1, Q[: t1 - t0], P[: t1 - t0])
         for t in range(t1 - 1, t0 - 1, -1):
-            q, da = Q[t - t0], dA[t]
+            q = Q[t - t0]
             np.add(dh_seq[t], dh_next, out=dh)
             np.multiply(dh, P[t - t0], out=dc)
             dc += dc_next
-            np.multiply(dc_if, q[:, :2], out=da[:, :2])  # gates i and f
-            np.multiply(dh, q[:, 2], out=da[:, 2])  # gate o
-            np.multiply(dc, q[:, 3], out=da[:, 3])  # gate g
+            np.multiply(dc_if, q[:2], out=da[:2])  # gates i and f
+            np.multiply(dh, q[2], out=da[2])  # gate o
+            np.multiply(dc, q[3], out=da[3])  # gate g
             np.multiply(dc, forget[t], out=dc_next)
-            np.matmul(da.reshape(N, 4 * H), WhT, out=dh_next)
-    dA_rows = dA.reshape(T * N, 4 * H)
-    dx_rows = np.matmul(dA_rows, cache.Wx.T)
-    dWx = np.matmul(cache.x_rows.T, dA_rows)
-    dWh = np.matmul(cache.h[:T].reshape(T * N, H).T, dA_rows)
-    db = dA_rows.sum(axis=0)
-    return dx_rows, dh_next, dWx, dWh, db, dc_next
+            np.matmul(Wh, da_rows, out=dh_next)
+            dA[:, t * N : (t + 1) * N] = da_rows
+    dxT = np.matmul(cache.Wx, dA)
+    dW_aug = np.matmul(cache.x_aug.T, dA.T)  # [dWx; db], (D+1, 4H)
+    h_prev = scratch("h_prev", (H, T * N), dtype)
+    h_prev.reshape(H, T, N)[...] = cache.h[:T].transpose(1, 0, 2)
+    dWh = np.matmul(h_prev, dA.T)
+    return dxT, dh_next, dW_aug[:D], dWh, dW_aug[D], dc_next
 
 
 # ----------------------------------------------------------------------------------------
@@ -353,8 +379,8 @@ def lstm_step_forward(
     check_same_dtype(
         ("x", x), ("prev_h", prev_h), ("prev_c", prev_c), ("Wx", Wx), ("Wh", Wh), ("b", b)
     )
-    cache = forward_rows(np.ascontiguousarray(x), N, 1, prev_h, prev_c, Wx, Wh, b)
-    return cache.h[1].copy(), cache.c[1].copy(), cache
+    cache = forward_cols(augment(x[None]), N, 1, prev_h.T, prev_c.T, Wx, Wh, b)
+    return cache.h[1].T.copy(), cache.c[1].T.copy(), cache
 
 
 def lstm_step_backward(
@@ -400,8 +426,8 @@ def lstm_step_backward(
     dnext_c = _check_state("dnext_c", dnext_c, N, H, because)
     ref = ("cache", cache.gates)
     check_same_dtype(ref, ("dnext_h", dnext_h), ("dnext_c", dnext_c))
-    dx, dprev_h, dWx, dWh, db, dprev_c = backward_rows(dnext_h[None], cache, dnext_c)
-    return dx, dprev_h, dprev_c, dWx, dWh, db
+    dxT, dprev_hT, dWx, dWh, db, dprev_cT = backward_cols(dnext_h.T[None], cache, dnext_c.T)
+    return dxT.T.copy(), dprev_hT.T.copy(), dprev_cT.T.copy(), dWx, dWh, db
 
 
 def lstm_forward(
@@ -458,9 +484,8 @@ def lstm_forward(
         c0 = _check_state("c0", c0, N, H, f"x has N={N} sequences and h0 has H={H} units")
     Wx, Wh, b = check_weights(D, H, Wx, Wh, b, f"x has D={D} features and h0 has H={H} units")
     check_same_dtype(("x", x), ("h0", h0), ("c0", c0), ("Wx", Wx), ("Wh", Wh), ("b", b))
-    x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * N, D)
-    cache = forward_rows(x_rows, N, T, h0, c0, Wx, Wh, b)
-    return cache.h[1:].transpose(1, 0, 2).copy(), cache
+    cache = forward_cols(augment(x.transpose(1, 0, 2)), N, T, h0.T, c0.T, Wx, Wh, b)
+    return cache.h[1:].transpose(2, 0, 1).copy(), cache
 
 
 def lstm_backward(
@@ -499,6 +524,8 @@ def lstm_backward(
     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     """
     cache, dh, dcT = check_backward_args(dh, cache, dcT)
-    dx_rows, dh0, dWx, dWh, db, dc0 = backward_rows(dh.transpose(1, 0, 2), cache, dcT)
-    dx = dx_rows.reshape(cache.T, cache.N, cache.D).transpose(1, 0, 2).copy()
-    return dx, dh0, dWx, dWh, db, dc0
+    dh_seq = scratch("dh_seq", (cache.T, cache.H, cache.N), cache.dtype)
+    dh_seq[...] = dh.transpose(1, 2, 0)
+    dxT, dh0T, dWx, dWh, db, dc0T = backward_cols(dh_seq, cache, None if dcT is None else dcT.T)
+    dx = dxT.reshape(cache.D, cache.T, cache.N).transpose(2, 1, 0).copy()
+    return dx, dh0T.T.copy(), dWx, dWh, db, dc0T.T.copy()

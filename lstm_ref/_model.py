@@ -36,7 +36,7 @@ from ._layers import (
     mse_loss_unchecked,
     softmax_loss_unchecked,
 )
-from ._lstm import LSTMCache, backward_rows, forward_rows
+from ._lstm import LSTMCache, augment, backward_cols, forward_cols
 from ._types import Array, IntArray
 from ._validation import (
     SUPPORTED_DTYPES,
@@ -236,37 +236,61 @@ def check_loss_args(
 # ----------------------------------------------------------------------------------------
 
 
-def stacked_forward_rows(
-    x_rows: Array, N: int, T: int, params: Mapping[str, Array], L: int
+def stacked_forward_cols(
+    x_aug: Array, N: int, T: int, params: Mapping[str, Array], L: int
 ) -> list[LSTMCache]:
-    """Run the L layers over time-major rows (T*N, D); layer k reads layer k-1's h."""
+    """Run the L layers over ``x_aug`` (T*N, D+1); layer k reads layer k-1's h."""
     caches = []
-    inputs = x_rows
     for k in range(L):
         p = f"layer{k}."
-        cache = forward_rows(
-            inputs, N, T, params[p + "h0"], params[p + "c0"], params[p + "Wx"],
+        cache = forward_cols(
+            x_aug, N, T, params[p + "h0"].T, params[p + "c0"].T, params[p + "Wx"],
             params[p + "Wh"], params[p + "b"],
         )  # fmt: skip
         caches.append(cache)
-        inputs = cache.h[1:].reshape(T * N, cache.H)
+        if k + 1 < L:
+            x_aug = augment(cache.h[1:].transpose(0, 2, 1))
     return caches
 
 
-def stacked_backward_rows(
+def stacked_backward_cols(
     dh_seq: Array, caches: list[LSTMCache] | tuple[LSTMCache, ...]
 ) -> tuple[Array, dict[str, Array]]:
-    """Backward through the layers, top to bottom; ``dh_seq`` (T, N, H) is the top's."""
+    """Backward through the layers, top to bottom; ``dh_seq`` (T, H, N) is the top's.
+
+    Returns the input gradient as (D, T*N) time-major columns, and the layer gradients.
+    """
     grads: dict[str, Array] = {}
-    dx_rows = dh_seq
     for k in reversed(range(len(caches))):
         cache = caches[k]
-        dx_rows, dh0, dWx, dWh, db, dc0 = backward_rows(dh_seq, cache, None)
+        dxT, dh0T, dWx, dWh, db, dc0T = backward_cols(dh_seq, cache, None)
         p = f"layer{k}."
         grads[p + "Wx"], grads[p + "Wh"], grads[p + "b"] = dWx, dWh, db
-        grads[p + "h0"], grads[p + "c0"] = dh0, dc0
-        dh_seq = dx_rows.reshape(cache.T, cache.N, cache.D)
-    return dx_rows, grads
+        grads[p + "h0"], grads[p + "c0"] = dh0T.T.copy(), dc0T.T.copy()
+        if k > 0:  # layer k's input gradient is layer k-1's upstream dh
+            T, N = cache.T, cache.N
+            dh_seq = np.ascontiguousarray(dxT.reshape(cache.D, T, N).transpose(1, 0, 2))
+    return dxT, grads
+
+
+def scores_unchecked(
+    params: Mapping[str, Array], x: Array, L: int, head: str
+) -> tuple[Array, Array, list[LSTMCache]]:
+    """Forward pass of the model up to the scores: ``(scores, fc input, caches)``.
+
+    The fc input is h_T of the top layer (N, H) for ``head="last"``, or the time-major
+    rows (T*N, H) of all its hidden states for ``head="every"``.
+    """
+    N, T, _ = x.shape
+    caches = stacked_forward_cols(augment(x.transpose(1, 0, 2)), N, T, params, L)
+    top = caches[-1]
+    W, b = params["fc.W"], params["fc.b"]
+    if head == "last":
+        feats = top.h[T].T
+        return affine_rows(feats, W, b), feats, caches
+    feats = np.ascontiguousarray(top.h[1:].transpose(0, 2, 1)).reshape(T * N, top.H)
+    scores = affine_rows(feats, W, b).reshape(T, N, W.shape[1]).transpose(1, 0, 2)
+    return scores, feats, caches
 
 
 def loss_unchecked(
@@ -278,34 +302,40 @@ def loss_unchecked(
     objective: str,
 ) -> tuple[Any, dict[str, Array]]:
     """The whole model, forward and backward, without argument checks."""
-    N, T, D = x.shape
-    x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * N, D)
-    caches = stacked_forward_rows(x_rows, N, T, params, L)
-    top = caches[-1]
-    H = top.H
-    W, b = params["fc.W"], params["fc.b"]
-    C = W.shape[1]
-    if head == "last":
-        feats = top.h[T]  # (N, H): h_T of the top layer
-        scores = affine_rows(feats, W, b)
-    else:
-        feats = top.h[1:].reshape(T * N, H)  # time-major rows of every h_t
-        scores = affine_rows(feats, W, b).reshape(T, N, C).transpose(1, 0, 2)
+    N, T, _ = x.shape
+    scores, feats, caches = scores_unchecked(params, x, L, head)
+    H, W = caches[-1].H, params["fc.W"]
     if objective == "softmax":
         value, dscores = softmax_loss_unchecked(scores, y)
     else:
         value, dscores = mse_loss_unchecked(scores, y)
     if head == "last":
         dfeats, dW, db = affine_rows_backward(dscores, feats, W)
-        dh_seq = np.zeros((T, N, H), dtype=x.dtype)
-        dh_seq[T - 1] = dfeats
+        dh_seq = np.zeros((T, H, N), dtype=x.dtype)
+        dh_seq[T - 1] = dfeats.T
     else:
-        dscores_rows = np.ascontiguousarray(dscores.transpose(1, 0, 2)).reshape(T * N, C)
+        dscores_rows = np.ascontiguousarray(dscores.transpose(1, 0, 2)).reshape(T * N, -1)
         dfeats, dW, db = affine_rows_backward(dscores_rows, feats, W)
-        dh_seq = dfeats.reshape(T, N, H)
-    _, grads = stacked_backward_rows(dh_seq, caches)
+        dh_seq = np.ascontiguousarray(dfeats.reshape(T, N, H).transpose(0, 2, 1))
+    _, grads = stacked_backward_cols(dh_seq, caches)
     grads["fc.W"], grads["fc.b"] = dW, db
     return value, {key: grads[key] for key in params}
+
+
+def loss_value(
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array | IntArray,
+    *,
+    head: str = "last",
+    objective: str = "softmax",
+) -> Any:
+    """The loss of :func:`loss` without the backward pass (validated the same way)."""
+    dims, x, y = check_loss_args(params, x, y, head, objective)
+    scores = scores_unchecked(params, x, dims.L, head)[0]
+    if objective == "softmax":
+        return softmax_loss_unchecked(scores, y)[0]
+    return mse_loss_unchecked(scores, y)[0]
 
 
 # ----------------------------------------------------------------------------------------
@@ -347,10 +377,9 @@ def stacked_lstm_forward(x: Array, params: Mapping[str, Array]) -> tuple[Array, 
     """
     dims = check_params(params, need_fc=False)
     x = _check_input(x, dims, params)
-    N, T, D = x.shape
-    x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * N, D)
-    caches = stacked_forward_rows(x_rows, N, T, params, dims.L)
-    return caches[-1].h[1:].transpose(1, 0, 2).copy(), StackedLSTMCache(tuple(caches))
+    N, T, _ = x.shape
+    caches = stacked_forward_cols(augment(x.transpose(1, 0, 2)), N, T, params, dims.L)
+    return caches[-1].h[1:].transpose(2, 0, 1).copy(), StackedLSTMCache(tuple(caches))
 
 
 def stacked_lstm_backward(dh: Array, cache: StackedLSTMCache) -> tuple[Array, dict[str, Array]]:
@@ -393,8 +422,8 @@ def stacked_lstm_backward(dh: Array, cache: StackedLSTMCache) -> tuple[Array, di
     check_dims("dh", dh, "(N, T, H)")
     check_shape("dh", dh, (N, T, H), "(N, T, H)", f"the forward pass had N={N}, T={T}, H={H}")
     check_same_dtype(("cache", top.gates), ("dh", dh))
-    dx_rows, grads = stacked_backward_rows(dh.transpose(1, 0, 2), cache.layers)
-    dx = dx_rows.reshape(T, N, cache.layers[0].D).transpose(1, 0, 2).copy()
+    dxT, grads = stacked_backward_cols(np.ascontiguousarray(dh.transpose(1, 2, 0)), cache.layers)
+    dx = dxT.reshape(cache.layers[0].D, T, N).transpose(2, 1, 0).copy()
     order = [f"layer{k}.{f}" for k in range(len(cache.layers)) for f in LAYER_FIELDS]
     return dx, {key: grads[key] for key in order}
 

@@ -57,9 +57,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._layers import affine_rows, mse_loss_unchecked, softmax_loss_unchecked
+from ._layers import mse_loss_unchecked, softmax_loss_unchecked
 from ._lstm import LSTMCache, check_backward_args
-from ._model import check_loss_args, stacked_forward_rows
+from ._model import check_loss_args, scores_unchecked
 from ._types import Array, IntArray
 
 __all__ = ["FINDINGS", "MUTANTS", "LossFunction", "Mutant", "SequenceBackward"]
@@ -165,10 +165,13 @@ def _atom(atom: str, sizes: dict[str, int], options: dict[str, str]) -> bool:
 def _sequence_backward(
     dh_seq: Array, cache: LSTMCache, dcT: Array | None, bug: str | None
 ) -> tuple[Array, Array, Array, Array, Array, Array]:
-    """Backward of one layer, time-major; returns (dx_rows, dh0, dWx, dWh, db, dc0)."""
-    T, N, H = cache.T, cache.N, cache.H
-    G = cache.gates.reshape(T, N, 4, H)
-    i, f, o, g = G[:, :, 0], G[:, :, 1], G[:, :, 2], G[:, :, 3]
+    """Backward of one layer, feature-major like the reference's ``backward_cols``.
+
+    ``dh_seq`` is (T, H, N) and ``dcT`` (H, N); returns (dxT, dh0T, dWx, dWh, db, dc0T).
+    """
+    T, N, H, D = cache.T, cache.N, cache.H, cache.D
+    G = cache.gates.reshape(T, 4, H, N)
+    i, f, o, g = G[:, 0], G[:, 1], G[:, 2], G[:, 3]
     c_prev, tanh_c = cache.c[:T], cache.tanh_c
     # Step-local factors: pre-activation gradient = dc (or dh for o) times these.
     q_i = i * g if bug == "sigmoid_grad_i" else (1 - i) * i * g
@@ -176,33 +179,32 @@ def _sequence_backward(
     q_o = (1 - o) * o * tanh_c
     q_g = (1 - g) * i if bug == "tanh_grad_g" else (1 - g * g) * i
     p_hc = (1 - tanh_c * tanh_c) * o  # path h_t -> c_t
-    WhT = cache.Wh.T
-    dA = np.empty((T, N, 4, H), dtype=cache.gates.dtype)
-    dh_next = np.zeros((N, H), dtype=dA.dtype)
-    dc_next = np.zeros((N, H), dtype=dA.dtype) if dcT is None else dcT.copy()
+    dA = np.empty((4 * H, T * N), dtype=cache.dtype)
+    dh_next = np.zeros((H, N), dtype=dA.dtype)
+    dc_next = np.zeros((H, N), dtype=dA.dtype) if dcT is None else dcT.copy()
     for t in reversed(range(T)):
         dh = dh_seq[t].copy() if bug == "no_dh_carry" else dh_seq[t] + dh_next
         if bug == "no_dc_carry" and t < T - 1:
             dc_next = np.zeros_like(dc_next)
         dc = dc_next.copy() if bug == "no_dh_into_dc" else dh * p_hc[t] + dc_next
-        dA[t, :, 0] = dc * q_i[t]
-        dA[t, :, 1] = dc * q_f[t]
-        dA[t, :, 2] = dh * q_o[t]
-        dA[t, :, 3] = dc * q_g[t]
+        da = np.empty((4, H, N), dtype=dA.dtype)
+        da[0] = dc * q_i[t]
+        da[1] = dc * q_f[t]
+        da[2] = dh * q_o[t]
+        da[3] = dc * q_g[t]
         if bug == "swap_f_o":
-            dA[t, :, [1, 2]] = dA[t, :, [2, 1]]
+            da[[1, 2]] = da[[2, 1]]
         dc_next = dc.copy() if bug == "dc0_no_f" and t == 0 else dc * f[t]
-        dh_next = np.matmul(dA[t].reshape(N, 4 * H), WhT)
-    dA_rows = dA.reshape(T * N, 4 * H)
-    dx_rows = np.matmul(dA_rows, cache.Wx.T)
-    if bug == "dWx_last_step":
-        last = slice((T - 1) * N, T * N)
-        dWx = np.matmul(cache.x_rows[last].T, dA_rows[last])
-    else:
-        dWx = np.matmul(cache.x_rows.T, dA_rows)
+        dh_next = np.matmul(cache.Wh, da.reshape(4 * H, N))
+        dA[:, t * N : (t + 1) * N] = da.reshape(4 * H, N)
+    dxT = np.matmul(cache.Wx, dA)
+    steps = slice((T - 1) * N, T * N) if bug == "dWx_last_step" else slice(0, T * N)
+    dW_aug = np.matmul(cache.x_aug[steps].T, dA[:, steps].T)
+    dWx, db = dW_aug[:D], dW_aug[D]
+    if bug == "dWx_last_step":  # the bias gradient still sums every step
+        db = np.matmul(cache.x_aug.T, dA.T)[D]
     h_pair = cache.h[1:] if bug == "dWh_uses_h_t" else cache.h[:T]
-    dWh = np.matmul(h_pair.reshape(T * N, H).T, dA_rows)
-    db = dA_rows.sum(axis=0)
+    dWh = np.matmul(np.ascontiguousarray(h_pair.transpose(1, 0, 2)).reshape(H, T * N), dA.T)
     if bug == "db_batch_mean":
         db = db / N
     if bug == "bi_from_df":
@@ -215,7 +217,7 @@ def _sequence_backward(
         dh_next = np.zeros_like(dh_next)
     if bug == "dWx_dWh_swapped" and dWx.shape == dWh.shape:
         dWx, dWh = dWh, dWx
-    return dx_rows, dh_next, dWx, dWh, db, dc_next
+    return dxT, dh_next, dWx, dWh, db, dc_next
 
 
 def _loss_gradient(scores: Array, y: Array | IntArray, objective: str, bug: str | None) -> Array:
@@ -244,19 +246,10 @@ def _model_loss(
     bug: str,
 ) -> tuple[Any, dict[str, Array]]:
     dims, x, y = check_loss_args(params, x, y, head, objective)
-    N, T, D = x.shape
-    x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * N, D)
-    caches = stacked_forward_rows(x_rows, N, T, params, dims.L)
-    top = caches[-1]
-    H = top.H
-    W, b = params["fc.W"], params["fc.b"]
+    N, T, _ = x.shape
+    scores, feats, caches = scores_unchecked(params, x, dims.L, head)
+    H, W = caches[-1].H, params["fc.W"]
     C = W.shape[1]
-    if head == "last":
-        feats = top.h[T]
-        scores = affine_rows(feats, W, b)
-    else:
-        feats = top.h[1:].reshape(T * N, H)
-        scores = affine_rows(feats, W, b).reshape(T, N, C).transpose(1, 0, 2)
     reference_loss = softmax_loss_unchecked if objective == "softmax" else mse_loss_unchecked
     value = reference_loss(scores, y)[0]
     dscores = _loss_gradient(scores, y, objective, bug)
@@ -268,22 +261,23 @@ def _model_loss(
     if bug == "fc_db_mean":
         db = db / N
     if head == "last":
-        dh_seq = np.zeros((T, N, H), dtype=x.dtype)
-        dh_seq[T - 1] = dfeats
+        dh_seq = np.zeros((T, H, N), dtype=x.dtype)
+        dh_seq[T - 1] = dfeats.T
     else:
-        dh_seq = dfeats.reshape(T, N, H)
         if bug == "every_head_last_only":
-            dh_seq[: T - 1] = 0
+            dfeats[: (T - 1) * N] = 0
+        dh_seq = np.ascontiguousarray(dfeats.reshape(T, N, H).transpose(0, 2, 1))
     grads: dict[str, Array] = {"fc.W": dW, "fc.b": db}
     for k in reversed(range(dims.L)):
         cache = caches[k]
-        dx_rows, dh0, dWx, dWh, dbk, dc0 = _sequence_backward(dh_seq, cache, None, bug)
+        dxT, dh0T, dWx, dWh, dbk, dc0T = _sequence_backward(dh_seq, cache, None, bug)
         p = f"layer{k}."
         grads[p + "Wx"], grads[p + "Wh"], grads[p + "b"] = dWx, dWh, dbk
-        grads[p + "h0"], grads[p + "c0"] = dh0, dc0
-        dh_seq = dx_rows.reshape(T, N, cache.D)
-        if bug == "no_layer_carry":
-            dh_seq = np.zeros_like(dh_seq)
+        grads[p + "h0"], grads[p + "c0"] = dh0T.T.copy(), dc0T.T.copy()
+        if k > 0:
+            dh_seq = np.ascontiguousarray(dxT.reshape(cache.D, T, N).transpose(1, 0, 2))
+            if bug == "no_layer_carry":
+                dh_seq = np.zeros_like(dh_seq)
     if bug == "layer_grads_swapped" and dims.L > 1:
         for name in ("Wh", "b"):
             grads[f"layer0.{name}"], grads[f"layer1.{name}"] = (
@@ -297,9 +291,12 @@ def _lstm_backward(
     dh: Array, cache: LSTMCache, dcT: Array | None = None, *, bug: str
 ) -> tuple[Array, Array, Array, Array, Array, Array]:
     cache, dh, dcT = check_backward_args(dh, cache, dcT)
-    dx_rows, dh0, dWx, dWh, db, dc0 = _sequence_backward(dh.transpose(1, 0, 2), cache, dcT, bug)
-    dx = dx_rows.reshape(cache.T, cache.N, cache.D).transpose(1, 0, 2).copy()
-    return dx, dh0, dWx, dWh, db, dc0
+    dh_seq = np.ascontiguousarray(dh.transpose(1, 2, 0))
+    dxT, dh0T, dWx, dWh, db, dc0T = _sequence_backward(
+        dh_seq, cache, None if dcT is None else dcT.T, bug
+    )
+    dx = dxT.reshape(cache.D, cache.T, cache.N).transpose(2, 1, 0).copy()
+    return dx, dh0T.T.copy(), dWx, dWh, db, dc0T.T.copy()
 
 
 # ----------------------------------------------------------------------------------------
