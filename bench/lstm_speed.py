@@ -95,7 +95,7 @@ def floor_runner(case):
 
     lstm_ref runs the recurrence feature-major: the input projection [Wx; b]^T [x, 1]^T is
     (4H, D+1) @ (D+1, T*N); each step forward is Wh^T (4H, H) @ h^T (H, N); each step
-    backward Wh (H, 4H) @ da (4H, N); then dx^T = Wx @ dA, [dWx; db] = [x, 1]^T dA^T and
+    backward Wh (H, 4H) @ da (4H, N); then dx = dA^T Wx^T, [dWx; db] = [x, 1]^T dA^T and
     dWh = h_prev dA^T over all T*N columns.
     """
     N, T, D = case["x"].shape
@@ -118,7 +118,7 @@ def floor_runner(case):
             np.matmul(WhT, h[t], out=a)
         for _ in range(T):
             np.matmul(Wh, da, out=dh_next)
-        np.matmul(Wx, dA)
+        np.matmul(dA.T, Wx.T)
         np.matmul(x_aug.T, dA.T)
         np.matmul(h_prev, dA.T)
 

@@ -24,6 +24,9 @@ and save one pass over the gates per time step.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -75,15 +78,20 @@ def sigmoid(x: Array) -> Array:
 def gate_prescale(H: int, dtype: DTypeLike) -> Array:
     """Factors folded into the gate columns of Wx, Wh and b before the forward pass, (4H,).
 
-    The sigmoid gates i, f, o (the first 3H packed gate units) get -1 for real dtypes, so the
-    matrix product directly yields ``-a`` and :func:`activate_gates` can apply ``exp``
+    The sigmoid gates i, f, o (the first 3H packed gate units) get -1 for real dtypes, so
+    the matrix product directly yields ``-a`` and :func:`activate_gates` can apply ``exp``
     without a negation pass, or 0.5 for complex dtypes (``tanh(0.5 * a)``). The tanh gate g
     gets 1. Both factors are powers of two (up to sign), so ``x @ (s * W) == s * (x @ W)``
-    bit for bit.
+    bit for bit. The returned array is shared and read-only.
     """
-    dt = np.dtype(dtype)
-    scale = np.ones(4 * H, dtype=dt)
-    scale[: 3 * H] = 0.5 if dt.kind == "c" else -1
+    return _prescale(H, np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=32)
+def _prescale(H: int, dtype: np.dtype[Any]) -> Array:
+    scale = np.ones(4 * H, dtype=dtype)
+    scale[: 3 * H] = 0.5 if dtype.kind == "c" else -1
+    scale.flags.writeable = False
     return scale
 
 

@@ -36,8 +36,9 @@ backward pass, over chunks of steps whose local derivatives are evaluated togeth
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -172,7 +173,7 @@ def forward_cols(
     # the allocator reuse the memory of the previous call without new page faults.
     sizes = (T * 4 * H * N, (T + 1) * H * N, (T + 1) * H * N, T * H * N)
     block = np.empty(sum(sizes), dtype=dtype)
-    ends = np.cumsum(sizes)
+    ends = list(itertools.accumulate(sizes))
     gates = block[: ends[0]].reshape(T, 4 * H, N)
     c = block[ends[0] : ends[1]].reshape(T + 1, H, N)
     h = block[ends[1] : ends[2]].reshape(T + 1, H, N)
@@ -221,12 +222,13 @@ def local_derivatives(cache: LSTMCache, t0: int, t1: int, Q: Array, P: Array) ->
 
 
 def backward_cols(
-    dh_seq: Array, cache: LSTMCache, dcT: Array | None
-) -> tuple[Array, Array, Array, Array, Array, Array]:
+    dh_seq: Array, cache: LSTMCache, dcT: Array | None, dx_layout: str | None
+) -> tuple[Array | None, Array, Array, Array, Array, Array]:
     """Backward pass; ``dh_seq`` is (T, H, N) and ``dcT`` (H, N) or None. No checks.
 
-    Returns ``(dxT, dh0T, dWx, dWh, db, dc0T)`` with ``dxT`` (D, T*N) time-major columns
-    and ``dh0T``, ``dc0T`` (H, N).
+    Returns ``(dx, dh0T, dWx, dWh, db, dc0T)`` with ``dh0T``, ``dc0T`` (H, N) and ``dx``
+    as time-major rows (T*N, D) for ``dx_layout="rows"``, as columns (D, T*N) for
+    ``"cols"`` (the layout of the previous layer's ``dh_seq``), or None (not computed).
     """
     T, N, H, D = cache.T, cache.N, cache.H, cache.D
     dtype = cache.dtype
@@ -257,12 +259,17 @@ def backward_cols(
             np.multiply(dc, forget[t], out=dc_next)
             np.matmul(Wh, da_rows, out=dh_next)
             dA[:, t * N : (t + 1) * N] = da_rows
-    dxT = np.matmul(cache.Wx, dA)
+    if dx_layout == "rows":
+        dx: Array | None = np.matmul(dA.T, cache.Wx.T)
+    elif dx_layout == "cols":
+        dx = np.matmul(cache.Wx, dA)
+    else:
+        dx = None
     dW_aug = np.matmul(cache.x_aug.T, dA.T)  # [dWx; db], (D+1, 4H)
     h_prev = scratch("h_prev", (H, T * N), dtype)
     h_prev.reshape(H, T, N)[...] = cache.h[:T].transpose(1, 0, 2)
     dWh = np.matmul(h_prev, dA.T)
-    return dxT, dh_next, dW_aug[:D], dWh, dW_aug[D], dc_next
+    return dx, dh_next, dW_aug[:D], dWh, dW_aug[D], dc_next
 
 
 # ----------------------------------------------------------------------------------------
@@ -426,8 +433,8 @@ def lstm_step_backward(
     dnext_c = _check_state("dnext_c", dnext_c, N, H, because)
     ref = ("cache", cache.gates)
     check_same_dtype(ref, ("dnext_h", dnext_h), ("dnext_c", dnext_c))
-    dxT, dprev_hT, dWx, dWh, db, dprev_cT = backward_cols(dnext_h.T[None], cache, dnext_c.T)
-    return dxT.T.copy(), dprev_hT.T.copy(), dprev_cT.T.copy(), dWx, dWh, db
+    dx, dprev_hT, dWx, dWh, db, dprev_cT = backward_cols(dnext_h.T[None], cache, dnext_c.T, "rows")
+    return cast(Array, dx), dprev_hT.T.copy(), dprev_cT.T.copy(), dWx, dWh, db
 
 
 def lstm_forward(
@@ -526,6 +533,8 @@ def lstm_backward(
     cache, dh, dcT = check_backward_args(dh, cache, dcT)
     dh_seq = scratch("dh_seq", (cache.T, cache.H, cache.N), cache.dtype)
     dh_seq[...] = dh.transpose(1, 2, 0)
-    dxT, dh0T, dWx, dWh, db, dc0T = backward_cols(dh_seq, cache, None if dcT is None else dcT.T)
-    dx = dxT.reshape(cache.D, cache.T, cache.N).transpose(2, 1, 0).copy()
+    dx_rows, dh0T, dWx, dWh, db, dc0T = backward_cols(
+        dh_seq, cache, None if dcT is None else dcT.T, "rows"
+    )
+    dx = cast(Array, dx_rows).reshape(cache.T, cache.N, cache.D).transpose(1, 0, 2).copy()
     return dx, dh0T.T.copy(), dWx, dWh, db, dc0T.T.copy()

@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -254,23 +254,26 @@ def stacked_forward_cols(
 
 
 def stacked_backward_cols(
-    dh_seq: Array, caches: list[LSTMCache] | tuple[LSTMCache, ...]
-) -> tuple[Array, dict[str, Array]]:
+    dh_seq: Array, caches: list[LSTMCache] | tuple[LSTMCache, ...], want_dx: bool
+) -> tuple[Array | None, dict[str, Array]]:
     """Backward through the layers, top to bottom; ``dh_seq`` (T, H, N) is the top's.
 
-    Returns the input gradient as (D, T*N) time-major columns, and the layer gradients.
+    Returns the input gradient as time-major rows (T*N, D) (None unless ``want_dx``) and
+    the layer gradients.
     """
     grads: dict[str, Array] = {}
+    dx = None
     for k in reversed(range(len(caches))):
         cache = caches[k]
-        dxT, dh0T, dWx, dWh, db, dc0T = backward_cols(dh_seq, cache, None)
+        layout = "cols" if k > 0 else "rows" if want_dx else None
+        dx, dh0T, dWx, dWh, db, dc0T = backward_cols(dh_seq, cache, None, layout)
         p = f"layer{k}."
         grads[p + "Wx"], grads[p + "Wh"], grads[p + "b"] = dWx, dWh, db
         grads[p + "h0"], grads[p + "c0"] = dh0T.T.copy(), dc0T.T.copy()
         if k > 0:  # layer k's input gradient is layer k-1's upstream dh
-            T, N = cache.T, cache.N
-            dh_seq = np.ascontiguousarray(dxT.reshape(cache.D, T, N).transpose(1, 0, 2))
-    return dxT, grads
+            dxT = cast(Array, dx).reshape(cache.D, cache.T, cache.N)
+            dh_seq = np.ascontiguousarray(dxT.transpose(1, 0, 2))
+    return dx, grads
 
 
 def scores_unchecked(
@@ -317,7 +320,7 @@ def loss_unchecked(
         dscores_rows = np.ascontiguousarray(dscores.transpose(1, 0, 2)).reshape(T * N, -1)
         dfeats, dW, db = affine_rows_backward(dscores_rows, feats, W)
         dh_seq = np.ascontiguousarray(dfeats.reshape(T, N, H).transpose(0, 2, 1))
-    _, grads = stacked_backward_cols(dh_seq, caches)
+    _, grads = stacked_backward_cols(dh_seq, caches, want_dx=False)
     grads["fc.W"], grads["fc.b"] = dW, db
     return value, {key: grads[key] for key in params}
 
@@ -422,8 +425,9 @@ def stacked_lstm_backward(dh: Array, cache: StackedLSTMCache) -> tuple[Array, di
     check_dims("dh", dh, "(N, T, H)")
     check_shape("dh", dh, (N, T, H), "(N, T, H)", f"the forward pass had N={N}, T={T}, H={H}")
     check_same_dtype(("cache", top.gates), ("dh", dh))
-    dxT, grads = stacked_backward_cols(np.ascontiguousarray(dh.transpose(1, 2, 0)), cache.layers)
-    dx = dxT.reshape(cache.layers[0].D, T, N).transpose(2, 1, 0).copy()
+    dh_seq = np.ascontiguousarray(dh.transpose(1, 2, 0))
+    dx_rows, grads = stacked_backward_cols(dh_seq, cache.layers, want_dx=True)
+    dx = cast(Array, dx_rows).reshape(T, N, cache.layers[0].D).transpose(1, 0, 2).copy()
     order = [f"layer{k}.{f}" for k in range(len(cache.layers)) for f in LAYER_FIELDS]
     return dx, {key: grads[key] for key in order}
 

@@ -163,11 +163,12 @@ def _atom(atom: str, sizes: dict[str, int], options: dict[str, str]) -> bool:
 
 
 def _sequence_backward(
-    dh_seq: Array, cache: LSTMCache, dcT: Array | None, bug: str | None
+    dh_seq: Array, cache: LSTMCache, dcT: Array | None, dx_layout: str, bug: str | None
 ) -> tuple[Array, Array, Array, Array, Array, Array]:
     """Backward of one layer, feature-major like the reference's ``backward_cols``.
 
-    ``dh_seq`` is (T, H, N) and ``dcT`` (H, N); returns (dxT, dh0T, dWx, dWh, db, dc0T).
+    ``dh_seq`` is (T, H, N) and ``dcT`` (H, N); returns (dx, dh0T, dWx, dWh, db, dc0T)
+    with ``dx`` as rows (T*N, D) or columns (D, T*N) according to ``dx_layout``.
     """
     T, N, H, D = cache.T, cache.N, cache.H, cache.D
     G = cache.gates.reshape(T, 4, H, N)
@@ -197,7 +198,7 @@ def _sequence_backward(
         dc_next = dc.copy() if bug == "dc0_no_f" and t == 0 else dc * f[t]
         dh_next = np.matmul(cache.Wh, da.reshape(4 * H, N))
         dA[:, t * N : (t + 1) * N] = da.reshape(4 * H, N)
-    dxT = np.matmul(cache.Wx, dA)
+    dx = np.matmul(dA.T, cache.Wx.T) if dx_layout == "rows" else np.matmul(cache.Wx, dA)
     steps = slice((T - 1) * N, T * N) if bug == "dWx_last_step" else slice(0, T * N)
     dW_aug = np.matmul(cache.x_aug[steps].T, dA[:, steps].T)
     dWx, db = dW_aug[:D], dW_aug[D]
@@ -217,7 +218,7 @@ def _sequence_backward(
         dh_next = np.zeros_like(dh_next)
     if bug == "dWx_dWh_swapped" and dWx.shape == dWh.shape:
         dWx, dWh = dWh, dWx
-    return dxT, dh_next, dWx, dWh, db, dc_next
+    return dx, dh_next, dWx, dWh, db, dc_next
 
 
 def _loss_gradient(scores: Array, y: Array | IntArray, objective: str, bug: str | None) -> Array:
@@ -270,7 +271,7 @@ def _model_loss(
     grads: dict[str, Array] = {"fc.W": dW, "fc.b": db}
     for k in reversed(range(dims.L)):
         cache = caches[k]
-        dxT, dh0T, dWx, dWh, dbk, dc0T = _sequence_backward(dh_seq, cache, None, bug)
+        dxT, dh0T, dWx, dWh, dbk, dc0T = _sequence_backward(dh_seq, cache, None, "cols", bug)
         p = f"layer{k}."
         grads[p + "Wx"], grads[p + "Wh"], grads[p + "b"] = dWx, dWh, dbk
         grads[p + "h0"], grads[p + "c0"] = dh0T.T.copy(), dc0T.T.copy()
@@ -292,10 +293,10 @@ def _lstm_backward(
 ) -> tuple[Array, Array, Array, Array, Array, Array]:
     cache, dh, dcT = check_backward_args(dh, cache, dcT)
     dh_seq = np.ascontiguousarray(dh.transpose(1, 2, 0))
-    dxT, dh0T, dWx, dWh, db, dc0T = _sequence_backward(
-        dh_seq, cache, None if dcT is None else dcT.T, bug
+    dx_rows, dh0T, dWx, dWh, db, dc0T = _sequence_backward(
+        dh_seq, cache, None if dcT is None else dcT.T, "rows", bug
     )
-    dx = dxT.reshape(cache.D, cache.T, cache.N).transpose(2, 1, 0).copy()
+    dx = dx_rows.reshape(cache.T, cache.N, cache.D).transpose(1, 0, 2).copy()
     return dx, dh0T.T.copy(), dWx, dWh, db, dc0T.T.copy()
 
 
