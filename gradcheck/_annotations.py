@@ -66,7 +66,8 @@ class Annotation:
 
     Examples
     --------
-    >>> a = Annotation.parse({"axes": ["input", ("gate", "ifog")], "group": "layer 0"}, "Wx", (3, 8))
+    >>> spec = {"axes": ["input", ("gate", "ifog")], "group": "layer 0"}
+    >>> a = Annotation.parse(spec, "Wx", (3, 8))
     >>> a.axes[1]
     AxisInfo(name='gate', labels=('i', 'f', 'o', 'g'))
     """

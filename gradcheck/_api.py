@@ -182,7 +182,7 @@ def _parse_options(
             raise InvalidArgumentError(
                 f"annotations names {name!r}, which is not an input; the inputs are {list(names)}"
             )
-        shape = np.shape(arrays[names.index(name)])
+        shape = np.shape(arrays[names.index(name)])  # type: ignore[call-overload]
         annotations[name] = Annotation.parse(ann, name, tuple(shape))
     kw["annotations"] = annotations
     return Options(**kw), wrt

@@ -241,7 +241,7 @@ class Engine:
 
     def _eval(self, arrays: Arrays, where: str) -> complex:
         try:
-            v = self.objective(arrays)
+            v: complex = self.objective(arrays)
         except GradcheckError:
             raise
         except Exception as exc:
@@ -270,9 +270,7 @@ class Engine:
         n_chunks = min(len(probes), 4 * workers)
         bounds = np.linspace(0, len(probes), n_chunks + 1).astype(int)
         futures: list[Future[list[complex]]] = [
-            executor.submit(
-                _eval_probes, self.objective, arrays, probes[lo:hi], self.names
-            )
+            executor.submit(_eval_probes, self.objective, arrays, probes[lo:hi], self.names)
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
             if hi > lo
         ]
@@ -362,8 +360,7 @@ class Engine:
             if g.shape != x.shape:
                 raise InvalidGradientError(
                     f"the gradient for {name!r} has shape {g.shape} but {name!r} has shape "
-                    f"{x.shape}"
-                    + ("; is it transposed?" if g.shape == x.shape[::-1] else "")
+                    f"{x.shape}" + ("; is it transposed?" if g.shape == x.shape[::-1] else "")
                 )
             if g.dtype != x.dtype:
                 raise InvalidGradientError(
@@ -469,7 +466,8 @@ class Engine:
         n = min(size, self.opts.samples)
         chosen = {0, size - 1}
         rest = np.setdiff1d(np.arange(size), list(chosen))
-        picks = self.rng.choice(rest, size=max(0, n - len(chosen)), replace=False) if n > 2 else []
+        extra = max(0, n - len(chosen))
+        picks = self.rng.choice(rest, size=extra, replace=False) if extra else np.zeros(0, int)
         return np.array(sorted(chosen | {int(p) for p in picks})[: max(n, 1)], dtype=np.intp)
 
     def _auto_screen(self) -> None:
@@ -567,7 +565,9 @@ class Engine:
         status = np.full(n, Status.OK, dtype=np.int8)
         if flagged.any():
             sel = np.flatnonzero(flagged)
-            sub = {m: tuple(v[sel] for v in e) for m, e in evals.items()}
+            sub: dict[float, _Eval] = {
+                m: (e[0][sel], e[1][sel], e[2][sel], e[3][sel], e[4][sel]) for m, e in evals.items()
+            }
             for m in (1.0, 2.0, 4.0):
                 if m not in sub:
                     sub[m] = lines.at(m, sel)
@@ -634,7 +634,8 @@ class Engine:
             )
         # never below the rounding of the value itself (half an ulp of the largest term summed):
         # a function whose values happen to fall on an exact pattern shows no noise in 9 points
-        return max(3 * _ecnoise(np.array(values)), self.noise_guess / (2 * NOISE_C))
+        measured = 3 * _ecnoise(np.array(values))
+        return max(measured, float(self.noise_guess / (2 * NOISE_C)))
 
     # ---- element-wise checks -----------------------------------------------------------------
 
@@ -667,9 +668,7 @@ class Engine:
 
     # ---- directional checks ------------------------------------------------------------------
 
-    def _direction(
-        self, ks: Sequence[int], block: tuple[int, int] | None = None
-    ) -> dict[int, F64]:
+    def _direction(self, ks: Sequence[int], block: tuple[int, int] | None = None) -> dict[int, F64]:
         u = {}
         for k in ks:
             v = np.zeros(self.work[k].size)
@@ -737,7 +736,9 @@ class Engine:
         max_abs = max_rel = math.nan
         if checked_mask.any():
             cand = np.flatnonzero(checked_mask)
-            ratio = abs_err[cand] / np.where(state.threshold[cand] > 0, state.threshold[cand], 1e-300)
+            ratio = abs_err[cand] / np.where(
+                state.threshold[cand] > 0, state.threshold[cand], 1e-300
+            )
             j = int(cand[int(np.argmax(ratio))])
             worst = ElementCheck(
                 index=tuple(int(i) for i in np.unravel_index(j, shape)) if shape else (),
@@ -758,9 +759,7 @@ class Engine:
             dtype=str(self.work[k].dtype),
             checked=int(checked_mask.sum()),
             mismatches=int(np.sum(status == Status.MISMATCH)),
-            kinks=tuple(
-                tuple(int(i) for i in np.unravel_index(int(j), shape)) for j in kink_idx
-            ),
+            kinks=tuple(tuple(int(i) for i in np.unravel_index(int(j), shape)) for j in kink_idx),
             worst=worst,
             max_abs_error=max_abs,
             max_rel_error=max_rel,

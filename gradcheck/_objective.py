@@ -18,6 +18,7 @@ from ._errors import (
     GradcheckError,
     InvalidGradientError,
     InvalidOutputError,
+    NonFiniteError,
     UserCodeError,
 )
 
@@ -41,9 +42,7 @@ def _call_user(fn: Callable[..., Any], args: Sequence[object], during: str) -> A
     except GradcheckError:
         raise
     except Exception as exc:
-        raise UserCodeError(
-            f"{during} raised {type(exc).__name__}: {exc}", during=during
-        ) from exc
+        raise UserCodeError(f"{during} raised {type(exc).__name__}: {exc}", during=during) from exc
 
 
 def _as_outputs(res: object, *, with_cache: bool, fn_name: str) -> tuple[NDArray[Any], ...]:
@@ -94,9 +93,11 @@ def _scalar(value: object, fn_name: str) -> complex:
                 f"{fn_name} must return a scalar, got an array of shape {value.shape}"
             )
         value = value.reshape(())[()]
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | complex | np.number):
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | complex | np.number
+    ):
         raise InvalidOutputError(f"{fn_name} must return a scalar number, got {_describe(value)}")
-    return complex(value) if np.iscomplexobj(value) else float(value)
+    return complex(value) if np.iscomplexobj(value) else float(value)  # type: ignore[arg-type]
 
 
 class _OutputObjective:
@@ -156,7 +157,12 @@ class _OutputObjective:
 
     @staticmethod
     def _magnitude(douts: Sequence[NDArray[np.float64]], outs: Sequence[NDArray[Any]]) -> float:
-        return float(sum(np.dot(np.abs(d.ravel()), np.abs(o.ravel())) for d, o in zip(douts, outs)))
+        return float(
+            sum(
+                np.dot(np.abs(d.ravel()), np.abs(o.ravel()))
+                for d, o in zip(douts, outs, strict=True)
+            )
+        )
 
 
 class LayerObjective(_OutputObjective):
@@ -278,7 +284,9 @@ class LossObjective:
                 f"loss_fn must return (loss, grads) with grads a dict keyed like params, "
                 f"got grads={_describe(grads)}"
             )
-        return Base(float(np.real(value)), abs(value), _grads_from_mapping(grads, self.names, "loss_fn"), ())
+        return Base(
+            float(np.real(value)), abs(value), _grads_from_mapping(grads, self.names, "loss_fn"), ()
+        )
 
 
 class ModuleObjective(_OutputObjective):
@@ -371,19 +379,15 @@ def _grads_from_mapping(grads: Mapping[Any, Any], names: Sequence[str], who: str
 
 
 def _check_finite_outputs(outs: Sequence[NDArray[Any]], who: str) -> None:
-    from ._errors import NonFiniteError
-
     for k, out in enumerate(outs):
         if not np.all(np.isfinite(out)):
-            bad = np.argwhere(~np.isfinite(out))[0]
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
             raise NonFiniteError(
-                f"output {k} of {who} contains {out[tuple(bad)]} at index {tuple(int(i) for i in bad)} "
-                "at the unperturbed inputs; gradients of non-finite outputs cannot be checked"
+                f"output {k} of {who} contains {out[bad]} at index {list(bad)} at the "
+                "unperturbed inputs; gradients of non-finite outputs cannot be checked"
             )
 
 
 def _check_finite_scalar(value: complex, who: str) -> None:
-    from ._errors import NonFiniteError
-
     if not np.isfinite(value):
         raise NonFiniteError(f"{who} returned {value} at the unperturbed inputs")

@@ -115,7 +115,9 @@ class InputResult:
         """Indices of the mismatching elements, worst first."""
         idx = np.argwhere(self.status == Status.MISMATCH)
         ratio = np.abs(self.analytic - self.numeric) / self.threshold
-        order = np.argsort(-ratio[tuple(idx.T)], kind="stable") if len(idx) else []
+        if not len(idx):
+            return []
+        order = np.argsort(-ratio[tuple(idx.T)], kind="stable")
         return [tuple(int(i) for i in idx[o]) for o in order]
 
     def to_dict(self) -> dict[str, Any]:
