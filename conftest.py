@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+pytest_plugins = ["pytester"]
+
 try:
     from hypothesis import HealthCheck, settings
 except ImportError:  # hypothesis is an optional (test) dependency

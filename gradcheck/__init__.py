@@ -30,7 +30,7 @@ from ._errors import (
     NonFiniteError,
     UserCodeError,
 )
-from ._result import CheckResult, DirectionCheck, ElementCheck, InputResult, Status
+from ._result import CheckResult, DirectionCheck, ElementCheck, Finding, InputResult, Status
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,7 @@ __all__ = [
     "ComplexStepError",
     "DirectionCheck",
     "ElementCheck",
+    "Finding",
     "GradcheckError",
     "GradientCheckFailure",
     "InputMutationError",

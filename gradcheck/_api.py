@@ -69,6 +69,9 @@ class CheckOptions(TypedDict, total=False):
         Per input name, the meaning of its axes (see :class:`Annotation`), used by reports.
     nondet_tol : float
         Largest difference accepted between two evaluations at the same point (default 0).
+    progress : callable
+        ``progress(done, total)`` is called as function calls complete (``total`` is the current
+        plan and may grow when mismatches are confirmed); the command line's progress bar uses it.
     """
 
     wrt: Sequence[str]
@@ -85,6 +88,7 @@ class CheckOptions(TypedDict, total=False):
     executor: Executor
     annotations: Mapping[str, object]
     nondet_tol: float
+    progress: Callable[[int, int], None]
 
 
 _CHOICES = {
@@ -148,6 +152,10 @@ def _parse_options(
     for key in ("samples", "directions", "budget"):
         if key in options:
             kw[key] = _int_option(key, options[key], 1)
+    progress = options.get("progress")
+    if progress is not None and not callable(progress):
+        raise _expected("progress", "a callable progress(done, total)", progress)
+    kw["progress"] = progress
     executor = options.get("executor")
     if executor is not None and not isinstance(executor, Executor):
         raise _expected("executor", "a concurrent.futures.Executor", executor)

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._annotations import Annotation
+from ._diagnose import diagnose
 from ._errors import (
     ComplexStepError,
     GradcheckError,
@@ -82,6 +83,7 @@ class Options:
     executor: Executor | None = None
     annotations: Mapping[str, Annotation] = field(default_factory=dict)
     nondet_tol: float = 0.0
+    progress: Callable[[int, int], None] | None = None
 
     def public(self) -> dict[str, object]:
         return {
@@ -97,6 +99,7 @@ class Options:
             "kinks": self.kinks,
             "executor": None if self.executor is None else type(self.executor).__name__,
             "nondet_tol": self.nondet_tol,
+            "progress": self.progress is not None,
         }
 
 
@@ -220,6 +223,7 @@ class Engine:
         self.notes: list[str] = []
         self.rng = np.random.default_rng(options.seed)
         self.noise_measured: dict[object, float] = {}
+        self.planned = 0
 
     # ---- basic evaluations -------------------------------------------------------------------
 
@@ -256,12 +260,26 @@ class Engine:
 
     def _eval_elements(self, probes: list[tuple[int, int, Any]], arrays: Arrays) -> NDArray[Any]:
         executor = self.opts.executor
-        if executor is None or len(probes) < 8:
-            values = _eval_probes(self.objective, arrays, probes, self.names)
-        else:
+        if executor is not None and len(probes) >= 8:
             values = self._eval_parallel(executor, probes, arrays)
-        self.calls += len(probes)
+            self.calls += len(probes)
+            self._progress()
+        elif self.opts.progress is None:
+            values = _eval_probes(self.objective, arrays, probes, self.names)
+            self.calls += len(probes)
+        else:
+            values = []
+            for lo in range(0, len(probes), 64):
+                chunk = probes[lo : lo + 64]
+                values += _eval_probes(self.objective, arrays, chunk, self.names)
+                self.calls += len(chunk)
+                self._progress()
         return np.asarray(values)
+
+    def _progress(self) -> None:
+        if self.opts.progress is not None:
+            self.planned = max(self.planned, self.calls)
+            self.opts.progress(self.calls, self.planned)
 
     def _eval_parallel(
         self, executor: Executor, probes: list[tuple[int, int, Any]], arrays: Arrays
@@ -322,9 +340,12 @@ class Engine:
         self.directions: dict[int, list[DirectionCheck]] = {k: [] for k in self.wrt}
         self.screens: list[DirectionCheck] = []
         mode_used = self._dispatch()
+        self.planned = self.calls
+        self._progress()
         self._mutation_check("a perturbed evaluation")
         inputs = {self.names[k]: self._input_result(k) for k in self.wrt}
         passed = all(r.passed for r in inputs.values()) and all(d.passed for d in self.screens)
+        findings = () if passed else diagnose(inputs)
         noise = max([self.noise_guess, *self.noise_measured.values()])
         return CheckResult(
             passed=passed,
@@ -339,6 +360,7 @@ class Engine:
             screens=tuple(self.screens),
             notes=tuple(self.notes),
             options=self.opts.public(),
+            findings=findings,
         )
 
     def _validate_grads(self, grads: list[object]) -> dict[int, F64]:
@@ -438,6 +460,17 @@ class Engine:
     def _dispatch(self) -> str:
         mode = self.opts.mode
         total = sum(self.work[k].size for k in self.wrt)
+        per = CALLS_PER_ELEMENT[self.opts.method]
+        per_direction = 2 if self.opts.method == "central" else per
+        if mode in ("full", "auto"):
+            self.planned = self.calls + total * per
+        if mode == "sample":
+            samples = sum(min(self.work[k].size, self.opts.samples) for k in self.wrt)
+            self.planned = self.calls + samples * per
+        if mode == "directional":
+            self.planned = self.calls + len(self.wrt) * self.opts.directions * per_direction
+        if mode == "auto" and total * per > self.opts.budget:
+            self.planned = self.calls + self.opts.directions * per_direction
         if mode == "auto":
             cost = total * CALLS_PER_ELEMENT[self.opts.method]
             if cost <= self.opts.budget:

@@ -101,6 +101,12 @@ def format_text(result: CheckResult) -> str:
             f"joint screen over {len(s.inputs)} inputs: analytic {_g(s.analytic)}, numeric "
             f"{_g(s.numeric)}, threshold {_g(s.threshold)}: {s.status.name.lower()}"
         )
+    if result.findings:
+        lines.append("")
+        lines.append("likely causes:")
+        for f in result.findings:
+            lines.append(f"- {f.input}: {f.summary}")
+            lines.append(f"  hint: {f.hint}")
     for r in failed:
         idx = r.mismatch_indices()
         if len(idx) > 1:

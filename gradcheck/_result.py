@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from ._annotations import Annotation
 from ._errors import GradientCheckFailure
 
-__all__ = ["CheckResult", "DirectionCheck", "ElementCheck", "InputResult", "Status"]
+__all__ = ["CheckResult", "DirectionCheck", "ElementCheck", "Finding", "InputResult", "Status"]
 
 
 class Status(enum.IntEnum):
@@ -71,6 +71,46 @@ class DirectionCheck:
     def passed(self) -> bool:
         """True unless this direction showed a mismatch."""
         return self.status != Status.MISMATCH
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A likely cause of a mismatch, read from the structure of the errors of a failed check.
+
+    Attributes
+    ----------
+    kind : str
+        The pattern: ``"constant_ratio"``, ``"all_zero"``, ``"block"``, ``"time_range"``,
+        ``"swapped_blocks"``, ``"wrong_input"``, ``"transposed"`` or ``"missing_term"``.
+    input : str
+        The input whose gradient shows the pattern.
+    summary : str
+        One sentence stating the pattern, with its numbers.
+    hint : str
+        What kind of mistake usually produces it, in plain language.
+    evidence : Mapping[str, object]
+        The numbers that support it (JSON-safe).
+    score : float
+        How well the pattern explains the mismatch, from 0 to 1; findings are sorted by it.
+    """
+
+    kind: str
+    input: str
+    summary: str
+    hint: str
+    evidence: Mapping[str, object] = field(default_factory=dict)
+    score: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of the finding."""
+        return {
+            "kind": self.kind,
+            "input": self.input,
+            "summary": self.summary,
+            "hint": self.hint,
+            "evidence": {k: _jsonable(v) for k, v in self.evidence.items()},
+            "score": _num(self.score),
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,6 +228,8 @@ class CheckResult:
         Remarks on how the check ran (mode chosen, budget reached...).
     options : Mapping[str, object]
         The options used, JSON-safe.
+    findings : tuple of Finding
+        For a failed check, the likely causes read from the pattern of the errors, best first.
     """
 
     passed: bool
@@ -202,6 +244,7 @@ class CheckResult:
     screens: tuple[DirectionCheck, ...] = ()
     notes: tuple[str, ...] = ()
     options: Mapping[str, object] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
@@ -265,6 +308,7 @@ class CheckResult:
                 for d in self.screens
             ],
             "inputs": [r.to_dict() for r in self.inputs.values()],
+            "findings": [f.to_dict() for f in self.findings],
         }
 
     def __str__(self) -> str:
@@ -291,8 +335,14 @@ def _num(value: float) -> float | str:
 def _jsonable(value: object) -> object:
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, list | tuple):
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _num(float(value))
+    if isinstance(value, list | tuple | np.ndarray):
         return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
     return repr(value)
