@@ -7,9 +7,12 @@ For each shape (N, T, D, H) it times one forward plus backward pass of
 ``nn.LSTM`` with autograd (x, h0 and c0 requiring gradients, the same upstream dh), and of
 the bare matrix products our implementation performs, with the same shapes in the same
 loop structure: the input projection, T recurrent products forward, T backward, and the
-three products for dx, dWx and dWh. The three are interleaved within each repeat (in a
-rotating order) and the medians are reported, so machine noise hits all of them alike.
-Torch runs with as many threads as numpy's BLAS.
+three products for dx, [dWx; db] and dWh. The three are interleaved: each round runs every
+one of them (in a rotating order) for one untimed and five timed calls, and the medians
+over all rounds are reported, so slow drifts of the machine hit all three alike. Torch
+runs with as many threads as numpy's BLAS. On a shared machine, run it when the cores
+are otherwise idle: a multi-threaded BLAS that loses a core to another process waits for
+it at every call.
 """
 
 from __future__ import annotations
@@ -175,9 +178,14 @@ def main():
           f"(threads: {torch.get_num_threads()}), float64, CPU")  # fmt: skip
     print(f"{'N, T, D, H':>18} {'ours ms':>9} {'torch ms':>9} {'GEMM ms':>9} "
           f"{'ours/torch':>11} {'ours/GEMM':>10}  repeats")  # fmt: skip
+    verdicts = []
     for shape in SHAPES:
         case = make_case(*shape)
-        runners = {"ours": ours_runner(case), "torch": torch_runner(case), "gemm": floor_runner(case)}
+        runners = {
+            "ours": ours_runner(case),
+            "torch": torch_runner(case),
+            "gemm": floor_runner(case),
+        }
         check_same_result(case, runners["ours"], runners["torch"])
         once = measure(runners, rounds=1, batch=2)
         rounds = max(6, int(args.budget / (6 * sum(once.values()))))
@@ -186,8 +194,12 @@ def main():
         ratio, floor = med["ours"] / med["torch"], med["ours"] / med["gemm"]
         print(f"{str(shape):>18} {med['ours'] * 1e3:9.3f} {med['torch'] * 1e3:9.3f} "
               f"{med['gemm'] * 1e3:9.3f} {ratio:11.2f} {floor:10.2f}  {repeats}")  # fmt: skip
-    print("targets: ours/torch <= " + ", ".join(f"{t} at {s}" for s, t in TARGETS.items())
-          + f"; ours/GEMM < {FLOOR_TARGET}")  # fmt: skip
+        verdicts.append(
+            f"{shape}: ours/torch {ratio:.2f} vs target {TARGETS[shape]} "
+            f"({'met' if ratio <= TARGETS[shape] else 'missed'}), ours/GEMM {floor:.2f} vs "
+            f"target {FLOOR_TARGET} ({'met' if floor < FLOOR_TARGET else 'missed'})"
+        )
+    print("\n".join(verdicts))
 
 
 if __name__ == "__main__":

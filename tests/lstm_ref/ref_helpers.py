@@ -69,7 +69,7 @@ def model_case(
     """Random params, input and target for ``lstm_ref.loss``."""
     rng = np.random.default_rng(seed)
     params = init_params(rng, N=N, D=D, H=H, C=C, L=L, dtype=dtype)
-    x = rng.normal(size=(N, T, D)).astype(dtype)
+    x: np.ndarray = rng.normal(size=(N, T, D)).astype(dtype)
     if objective == "softmax":
         y = rng.integers(0, C, size=(N,) if head == "last" else (N, T))
     else:

@@ -27,7 +27,7 @@ def tensor(a, grad=False):
     return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
 
 
-class Net(torch.nn.Module):
+class Net(torch.nn.Module):  # type: ignore[name-defined]
     """nn.LSTM + nn.Linear, named so that the state dict keys are lstm.* and fc.*."""
 
     def __init__(self, D, H, C, L):

@@ -303,7 +303,7 @@ BAD_CALLS = [
     ),
     (
         "not-a-cache",
-        lambda: lr.lstm_backward(dh, (x, Wx)),
+        lambda: lr.lstm_backward(dh, (x, Wx)),  # type: ignore[arg-type]
         lr.ArgumentError,
         r"cache must be the LSTMCache returned by the matching forward function",
     ),
@@ -315,7 +315,7 @@ BAD_CALLS = [
     ),
     (
         "init-global-random",
-        lambda: lr.init_params(np.random, N=1, D=1, H=1, C=1),
+        lambda: lr.init_params(np.random, N=1, D=1, H=1, C=1),  # type: ignore[arg-type]
         lr.ArgumentError,
         r"rng must be a numpy.random.Generator",
     ),
