@@ -161,3 +161,58 @@ def test_central_differences_expose_every_mutant(name, numeric_gradients):
         if not np.allclose(bad[param], numeric[param], rtol=CD_RTOL, atol=CD_ATOL)
     ]
     assert caught, name
+
+
+def gate_blocks(a, H):
+    return [a[..., k * H : (k + 1) * H] for k in range(4)]
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_finding_matches_the_mismatch(name):
+    """The ``finding`` field names what the wrong gradients look like."""
+    mutant = MUTANTS[name]
+    shape = {**BASE, "T": 1, "L": 1} if mutant.finding in ("block", "swapped_blocks") else BASE
+    if not mutant.visible(**shape):
+        shape = BASE  # needs T > 1 or L > 1 to show at all
+    head = "every" if mutant.visible(**shape, head="every") else "last"
+    ref = grads_of(lr.loss, shape, head, "softmax")
+    bad = grads_of(mutant.loss, shape, head, "softmax")
+    diff = differing(ref, bad)
+    H = shape["H"]
+    if mutant.finding == "constant_ratio":
+        ratios = {round(float((bad[n] / ref[n]).flat[0]), 12) for n in diff}
+        assert len(ratios) == 1, ratios
+        (ratio,) = ratios
+        for n in diff:
+            np.testing.assert_allclose(bad[n], ratio * ref[n], rtol=1e-12, atol=0)
+    elif mutant.finding == "all_zero":
+        assert all(not bad[n].any() for n in diff)
+    elif mutant.finding == "transposed":
+        for n in diff:
+            for b_block, r_block in zip(
+                gate_blocks(bad[n], H), gate_blocks(ref[n], H), strict=True
+            ):
+                np.testing.assert_array_equal(b_block, r_block.T)
+    elif mutant.finding == "block":  # at T = 1, L = 1 only one gate block is wrong
+        for n in diff:
+            if bad[n].shape[-1] == 4 * H:
+                wrong = [
+                    k
+                    for k, (b_block, r_block) in enumerate(
+                        zip(gate_blocks(bad[n], H), gate_blocks(ref[n], H), strict=True)
+                    )
+                    if not np.array_equal(b_block, r_block)
+                ]
+                assert len(wrong) == 1, (n, wrong)
+    elif name == "swap_f_o":  # at T = 1, L = 1 the f and o blocks are exchanged exactly
+        for n in ("layer0.Wx", "layer0.Wh", "layer0.b"):
+            _, f_bad, o_bad, _ = gate_blocks(bad[n], H)
+            _, f_ref, o_ref, _ = gate_blocks(ref[n], H)
+            np.testing.assert_array_equal(f_bad, o_ref)
+            np.testing.assert_array_equal(o_bad, f_ref)
+    elif name == "layer_grads_swapped":
+        for field in ("Wh", "b"):
+            np.testing.assert_array_equal(bad[f"layer0.{field}"], ref[f"layer1.{field}"])
+    elif name == "dWx_dWh_swapped":
+        np.testing.assert_array_equal(bad["layer1.Wx"], ref["layer1.Wh"])
+    assert diff
