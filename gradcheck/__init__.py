@@ -30,6 +30,7 @@ from ._errors import (
     NonFiniteError,
     UserCodeError,
 )
+from ._report import report, write_report
 from ._result import CheckResult, DirectionCheck, ElementCheck, Finding, InputResult, Status
 
 __version__ = "0.1.0"
@@ -59,4 +60,6 @@ __all__ = [
     "check_loss",
     "check_module",
     "check_vjp",
+    "report",
+    "write_report",
 ]

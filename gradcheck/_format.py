@@ -1,58 +1,122 @@
-"""Plain-text rendering of a result (used by ``str(result)`` and failure messages)."""
+"""Plain-text rendering of a result (``str(result)``, failure messages and the text report).
+
+Also the number formatting shared by the other report formats, so a value reads the same in a
+terminal, a Markdown summary and an HTML page.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
+from ._breakdown import Breakdown, breakdowns, groups, has_groups, runs
+
 if TYPE_CHECKING:
-    from ._result import CheckResult, InputResult
+    from ._result import CheckResult, DirectionCheck, InputResult
+
+#: mismatch indices listed per failed input before "and N more"
+SHOWN_INDICES = 8
+#: index rows (time steps) listed one by one; longer axes are merged into runs
+SHOWN_STEPS = 12
 
 
-def _g(value: float) -> str:
+def num(value: float) -> str:
+    """A value in 4 significant digits (``-`` for NaN)."""
     if isinstance(value, float) and math.isnan(value):
         return "-"
     return f"{value:.3e}"
 
 
-def _index(index: tuple[int, ...]) -> str:
-    return "[" + ", ".join(map(str, index)) + "]"
+def ratio(value: float) -> str:
+    """An excess ``error / threshold`` in 2 significant digits (``-`` for NaN)."""
+    if math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    if value != 0 and (value < 1e-3 or value >= 1e4):
+        return f"{value:.1e}"
+    return f"{value:.2g}"
 
 
-def _row(r: InputResult) -> list[str]:
+def index(idx: tuple[int, ...]) -> str:
+    """An element index as ``[i, j]``."""
+    return "[" + ", ".join(map(str, idx)) + "]"
+
+
+def shape(s: tuple[int, ...]) -> str:
+    """A shape as ``(3, 4)``."""
+    return str(tuple(s))
+
+
+def headline(result: CheckResult) -> str:
+    """One line: the verdict and the count of failed inputs."""
+    failed = result.failed_inputs
+    if result.passed:
+        return "gradcheck passed"
+    if not failed:
+        return "gradcheck FAILED: the joint directional screen failed"
+    return (
+        f"gradcheck FAILED: {len(failed)} of {len(result.inputs)} inputs have gradient mismatches"
+    )
+
+
+def run_line(result: CheckResult) -> str:
+    """How the check ran: method, mode used, calls and time."""
+    mode = (
+        result.mode_used
+        if result.mode_used == result.mode
+        else (f"{result.mode} -> {result.mode_used}")
+    )
+    return f"method {result.method}, mode {mode}, {result.calls} calls, {result.wall_time:.3g} s"
+
+
+def verdict(r: InputResult) -> str:
+    """The verdict cell of an input: ``ok``, ``FAIL n`` (with kinks), or their directional kind."""
+    if r.checked == 0 and r.directions:
+        return "ok (dir)" if r.passed else "FAIL (dir)"
+    kinks = f"{len(r.kinks)} kink{'s' if len(r.kinks) != 1 else ''}"
+    if r.passed:
+        return "ok" + (f", {kinks}" if r.kinks else "")
+    if r.mismatches == 0 and r.kinks:
+        return f"FAIL {kinks}"
+    return f"FAIL {r.mismatches}" + (f" +{kinks}" if r.kinks else "")
+
+
+def worst_direction(r: InputResult) -> DirectionCheck:
+    """The direction of ``r`` with the largest error relative to its threshold."""
+    return max(r.directions, key=lambda d: d.abs_error / d.threshold if d.threshold else 0.0)
+
+
+def cells(r: InputResult) -> list[str]:
+    """The cells of an input's row, in the order of :data:`HEADER`."""
     w = r.worst
     if r.checked == 0 and r.directions:
-        verdict = "ok (dir)" if r.passed else "FAIL (dir)"
-        d = max(r.directions, key=lambda d: d.abs_error / d.threshold if d.threshold else 0.0)
+        d = worst_direction(r)
         return [
             r.name,
-            str(r.shape),
+            shape(r.shape),
             f"0/{r.size}",
-            _g(d.abs_error),
+            num(d.abs_error),
             "-",
             f"{len(r.directions)} directions",
-            _g(d.analytic),
-            _g(d.numeric),
-            _g(d.error_estimate),
-            _g(d.threshold),
-            verdict,
+            num(d.analytic),
+            num(d.numeric),
+            num(d.error_estimate),
+            num(d.threshold),
+            verdict(r),
         ]
-    if r.passed:
-        verdict = "ok" + (f", {len(r.kinks)} kinks" if r.kinks else "")
-    else:
-        verdict = f"FAIL {r.mismatches}" + (f" +{len(r.kinks)} kinks" if r.kinks else "")
     return [
         r.name,
-        str(r.shape),
+        shape(r.shape),
         f"{r.checked}/{r.size}",
-        _g(r.max_abs_error),
-        _g(r.max_rel_error),
-        _index(w.index) if w else "-",
-        _g(w.analytic) if w else "-",
-        _g(w.numeric) if w else "-",
-        _g(w.error_estimate) if w else "-",
-        _g(w.threshold) if w else "-",
-        verdict,
+        num(r.max_abs_error),
+        num(r.max_rel_error),
+        index(w.index) if w else "-",
+        num(w.analytic) if w else "-",
+        num(w.numeric) if w else "-",
+        num(w.error_estimate) if w else "-",
+        num(w.threshold) if w else "-",
+        verdict(r),
     ]
 
 
@@ -80,37 +144,84 @@ def table(rows: list[list[str]]) -> str:
     )
 
 
-def format_text(result: CheckResult) -> str:
-    """The result as a headline and a table, one row per checked input."""
-    failed = result.failed_inputs
-    n = len(result.inputs)
-    head = (
-        "gradcheck passed"
-        if result.passed
-        else f"gradcheck FAILED: {len(failed)} of {n} inputs have gradient mismatches"
-    )
-    if not result.passed and not failed:
-        head = "gradcheck FAILED: the joint directional screen failed"
-    head += (
-        f" (method {result.method}, mode {result.mode_used}, {result.calls} calls, "
-        f"{result.wall_time:.3g} s)"
-    )
-    lines = [head, "", table([HEADER] + [_row(r) for r in result.inputs.values()])]
+def input_rows(result: CheckResult) -> list[list[str]]:
+    """The table rows of every input, with a ``[group]`` row before each group when grouped."""
+    rows: list[list[str]] = []
+    grouped = has_groups(result)
+    for group, members in groups(result):
+        if grouped:
+            rows.append([f"[{group or 'ungrouped'}]"] + [""] * (len(HEADER) - 1))
+        rows += [cells(r) for r in members]
+    return rows
+
+
+def step_label(b: Breakdown, first: str, last: str) -> str:
+    """``step 3`` or ``steps 0-3`` for index rows, the block label for blocks."""
+    noun = "step" if b.name == "time" else b.name
+    if first == last:
+        return f"{noun} {first}"
+    return f"{noun}s {first}-{last}"
+
+
+def breakdown_line(b: Breakdown) -> str:
+    """One line: the worst excess of each block (or run of time steps) of one axis."""
+    parts = []
+    if b.kind == "block" or len(b.rows) <= SHOWN_STEPS:
+        for row in b.rows:
+            label = row.label if b.kind == "block" else step_label(b, row.label, row.label)
+            fail = f" FAIL {row.mismatches}/{row.checked}" if row.failed else ""
+            parts.append(f"{label} {ratio(row.max_excess)}{fail}")
+    else:
+        for first, last, failed, worst in runs(b.rows):
+            label = step_label(b, first.label, last.label)
+            members = b.rows[first.start : last.stop]
+            if failed:
+                bad = sum(r.mismatches for r in members)
+                total = sum(r.checked for r in members)
+                parts.append(f"{label} {ratio(worst)} FAIL {bad}/{total}")
+            else:
+                parts.append(f"{label} {ratio(worst)}")
+    return f"{b.input} by {b.name}: " + ", ".join(parts)
+
+
+def _listing(indices: list[tuple[int, ...]]) -> str:
+    shown = ", ".join(index(i) for i in indices[:SHOWN_INDICES])
+    more = f" and {len(indices) - SHOWN_INDICES} more" if len(indices) > SHOWN_INDICES else ""
+    return shown + more
+
+
+def format_text(result: CheckResult, *, notes: bool = False) -> str:
+    """The result as a headline and a table, one row per checked input, then the details.
+
+    The details are the breakdown of the failed inputs along their annotated axes, the likely
+    causes (findings), the indices of the mismatches and, with ``notes=True``, how the check ran.
+    """
+    lines = [f"{headline(result)} ({run_line(result)})", ""]
+    lines.append(table([HEADER, *input_rows(result)]))
     for s in result.screens:
         lines.append(
-            f"joint screen over {len(s.inputs)} inputs: analytic {_g(s.analytic)}, numeric "
-            f"{_g(s.numeric)}, threshold {_g(s.threshold)}: {s.status.name.lower()}"
+            f"joint screen over {len(s.inputs)} inputs: analytic {num(s.analytic)}, numeric "
+            f"{num(s.numeric)}, threshold {num(s.threshold)}: {s.status.name.lower()}"
         )
+    failed = result.failed_inputs
+    where = [breakdown_line(b) for r in failed for b in breakdowns(r)]
+    if where:
+        lines += ["", "where the errors are (worst |analytic - numeric| / threshold, 1 = limit):"]
+        lines += [f"  {line}" for line in where]
     if result.findings:
-        lines.append("")
-        lines.append("likely causes:")
+        lines += ["", "likely causes:"]
         for f in result.findings:
             lines.append(f"- {f.input}: {f.summary}")
             lines.append(f"  hint: {f.hint}")
-    for r in failed:
+    mismatch_lines = []
+    for r in result.inputs.values():
         idx = r.mismatch_indices()
         if len(idx) > 1:
-            shown = ", ".join(_index(i) for i in idx[:8])
-            more = f" and {len(idx) - 8} more" if len(idx) > 8 else ""
-            lines.append(f"{r.name}: mismatches at {shown}{more}")
+            mismatch_lines.append(f"{r.name}: mismatches at {_listing(idx)}")
+        if r.kinks:
+            mismatch_lines.append(f"{r.name}: kinks at {_listing(list(r.kinks))}")
+    if mismatch_lines:
+        lines += ["", *mismatch_lines]
+    if notes and result.notes:
+        lines += ["", "notes:", *(f"- {n}" for n in result.notes)]
     return "\n".join(lines)

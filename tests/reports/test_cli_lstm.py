@@ -1,0 +1,221 @@
+"""``gradcheck lstm``: the reference LSTM from the command line, its options and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import rep_helpers as H
+
+import lstm_ref
+from gradcheck import _cli
+from gradcheck._cli import main
+from lstm_ref.mutants import MUTANTS
+
+SMALL = ["--layers", "1", "--steps", "2", "--hidden-size", "2", "--input-size", "3"]
+
+
+def _run(capsys, *argv):
+    """``gradcheck lstm ARGV``: exit code, stdout, stderr."""
+    code = main(["lstm", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_default_run_passes_and_checks_every_parameter(capsys):
+    code, out, err = _run(capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("lstm_ref: 2 LSTM layers + fc, N=2 T=3 D=3 H=4 C=3")
+    assert lines[1].startswith("gradcheck passed (method central, mode auto -> full, ")
+    for name in ("layer0.Wx", "layer0.c0", "layer1.Wh", "fc.W", "fc.b"):
+        assert any(line.startswith(name + " ") and line.endswith("ok") for line in lines)
+    assert "[layer 1]" in lines
+    assert err == ""
+
+
+def test_a_planted_bug_fails_with_exit_code_1_and_points_at_the_gate(capsys):
+    code, out, _ = _run(capsys, "--mutant", "sigmoid_grad_i", "--steps", "1", "--layers", "1")
+    assert code == 1
+    assert "planted bug sigmoid_grad_i" in out.splitlines()[0]
+    assert "gradcheck FAILED" in out
+    line = next(line for line in out.splitlines() if "layer0.b by gate:" in line)
+    assert line.split(": ", 1)[1].startswith("i ")
+    assert "FAIL" in line.split(",")[0]
+    assert "FAIL" not in line.split(",", 1)[1]  # gates f, o, g are right
+
+
+@pytest.mark.parametrize("layout", lstm_ref.LAYOUTS)
+def test_every_layout_passes(capsys, layout):
+    code, out, err = _run(capsys, *SMALL, "--layout", layout, "--format", "json")
+    assert code == 0, out + err
+    data = json.loads(out)
+    names = [i["name"] for i in data["inputs"]]
+    assert names[-2:] == ["fc.W", "fc.b"]
+    assert all(i["group"] is not None for i in data["inputs"])
+    if layout == "torch":
+        assert "layer0.bias_hh" in names
+        weight = next(i for i in data["inputs"] if i["name"] == "layer0.weight_ih")
+        assert weight["annotation"]["axes"][0] == {"name": "gate", "labels": ["i", "f", "g", "o"]}
+        assert weight["shape"] == [8, 3]
+
+
+def test_a_mutant_is_caught_through_a_layout(capsys):
+    code, out, _ = _run(
+        capsys, *SMALL, "--layout", "torch", "--mutant", "db_batch_mean", "--format", "json"
+    )
+    assert code == 1
+    data = json.loads(out)
+    assert set(data["summary"]["failed_inputs"]) == {"layer0.bias_ih", "layer0.bias_hh"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--dtype", "float32"],
+        ["--method", "complex"],
+        ["--method", "complex", "--dtype", "float32"],
+        ["--method", "richardson", "--mode", "sample"],
+        ["--loss", "mse", "--head", "every", "--classes", "2"],
+        ["--mode", "directional", "--seed", "7"],
+    ],
+    ids=["f32", "complex", "complex-f32", "richardson-sample", "mse-every", "directional"],
+)
+def test_options_pass_on_the_reference(capsys, options):
+    code, out, err = _run(capsys, *SMALL, *options, "--format", "json")
+    assert code == 0, out + err
+    data = json.loads(out)
+    if "--method" in options:
+        assert data["method"] == options[options.index("--method") + 1]
+    if "--dtype" in options:
+        assert {i["dtype"] for i in data["inputs"]} == {"float32"}
+    if "--mode" in options:
+        assert data["mode_used"] == options[options.index("--mode") + 1]
+
+
+def test_report_files_in_every_format(capsys, tmp_path):
+    validator = jsonschema.Draft202012Validator(H.schema())
+    for name, start in [
+        ("r.json", "{"),
+        ("r.md", "### ❌"),
+        ("r.txt", "lstm_ref:"),
+        ("r.html", "<!DOCTYPE html>"),
+    ]:
+        code, out, _ = _run(
+            capsys, *SMALL, "--mutant", "dh0_zero", "--output", str(tmp_path / name)
+        )
+        assert code == 1
+        assert out.startswith("gradcheck FAILED")
+        assert name in out
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert text.startswith(start)
+        if name.endswith(".json"):
+            assert validator.is_valid(json.loads(text))
+    code, out, _ = _run(capsys, *SMALL, "--format", "markdown")
+    assert code == 0
+    assert out.startswith("### ✅ gradcheck passed")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--mutant", "swap_f"], "did you mean 'swap_f_o'"),
+        (["--layers", "0"], "expected a positive integer"),
+        (["--format", "pdf"], "invalid choice"),
+        (["--output", "report.pdf"], "cannot tell the report format"),
+        (["--layout", "keras"], "invalid choice"),
+        (["--seed", "-1"], "expected an integer >= 0"),
+    ],
+    ids=["unknown-mutant", "zero-layers", "format", "suffix", "layout", "seed"],
+)
+def test_usage_errors_exit_2(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert out == ""
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_invisible_mutant_is_announced(capsys):
+    code, _, err = _run(capsys, *SMALL, "--mutant", "dWx_dWh_swapped")  # needs D == H or L > 1
+    assert code == 0
+    assert "only shows when D==H or L>1" in err
+
+
+def test_help_lists_every_mutant(capsys):
+    code, out, _ = _run(capsys, "--help")
+    assert code == 0
+    for name in MUTANTS:
+        assert name in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_outside_ci(monkeypatch):
+    pytest.importorskip("tqdm")
+    monkeypatch.delenv("CI", raising=False)
+    assert _cli._progress(None, io.StringIO()) is None  # not a terminal
+    bar = _cli._progress(None, _Terminal())
+    assert bar is not None
+    assert bar.bar.delay == _cli.AUTO_DELAY
+    bar.close()
+    monkeypatch.setenv("CI", "true")
+    assert _cli._progress(None, _Terminal()) is None
+    assert _cli._progress(False, _Terminal()) is None
+    bar = _cli._progress(True, io.StringIO())  # asked for explicitly: shown at once
+    assert bar is not None
+    assert bar.bar.delay == 0
+    bar.close()
+
+
+def test_progress_bar_is_drawn_on_stderr(monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code = main(["lstm", *SMALL, "--progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("lstm_ref:")
+    drawn = terminal.getvalue()
+    assert "call" in drawn
+    assert "|" in drawn
+
+
+def test_missing_tqdm_for_an_explicit_progress_bar(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    code, _, err = _run(capsys, *SMALL, "--progress")
+    assert code == 2
+    assert 'pip install "gradcheck[progress]"' in err
+    monkeypatch.delenv("CI", raising=False)
+    assert _cli._progress(None, _Terminal()) is None  # automatic: silently without
+
+
+def test_python_dash_m_and_the_console_script(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "gradcheck", "lstm", *SMALL, "--mutant", "dh0_zero"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "gradcheck FAILED" in run.stdout
+    assert run.stderr == ""
+    script = shutil.which("gradcheck", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the console script is not installed (pip install -e .)")
+    run = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0
+    assert run.stdout.startswith("gradcheck ")
