@@ -3,7 +3,9 @@
 Exit codes: 0 the check passed, 1 a gradient mismatch, 2 a usage error (bad option, unknown
 module or name, malformed spec), 3 the user's code raised or broke the contract of the check
 (its module failed to import, NAME raised, the function raised, returned gradients of the wrong
-shape, non-finite values, was not deterministic or changed its inputs).
+shape, non-finite values, was not deterministic or changed its inputs). An unexpected error
+inside gradcheck itself (a bug) prints its traceback and exits with 4, so that it is never
+mistaken for a verdict.
 
 The library stays silent; this module does the talking: the report goes to stdout (or to
 ``--output FILE``), errors and the progress bar to stderr.
@@ -32,12 +34,20 @@ from ._report import FORMATS, format_for, report
 from ._report._deps import MissingDependencyError, require
 from ._result import CheckResult
 
-__all__ = ["EXIT_FAILED", "EXIT_PASSED", "EXIT_USAGE", "EXIT_USER_CODE", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_PASSED",
+    "EXIT_USAGE",
+    "EXIT_USER_CODE",
+    "main",
+]
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_USER_CODE = 3
+EXIT_INTERNAL = 4
 
 #: seconds before the automatic progress bar appears (short checks never show it)
 AUTO_DELAY = 0.5
@@ -136,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check analytic gradients against finite differences and report where "
         "they disagree.",
         epilog="exit codes: 0 passed, 1 gradient mismatch, 2 usage error, 3 the checked code "
-        "raised or broke the check's contract",
+        "raised or broke the check's contract, 4 internal error of gradcheck",
     )
     parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -508,6 +518,11 @@ def _error(message: str, cause: BaseException | None = None) -> None:
     print(f"gradcheck: error: {message}", file=sys.stderr)
 
 
+def _internal(exc: Exception) -> int:
+    _error(f"internal error in gradcheck {__version__} (a bug, please report it): {exc!r}", exc)
+    return EXIT_INTERNAL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gradcheck`` command; returns the exit code (see the module docstring)."""
     parser = build_parser()
@@ -541,15 +556,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradcheckError as exc:  # the checked code broke the contract (shapes, NaN...)
         _error(f"{type(exc).__name__}: {exc}")
         return EXIT_USER_CODE
+    except Exception as exc:
+        return _internal(exc)
     finally:
         if progress is not None:
             progress.close()
-    text = report(result, fmt, title=title)
-    if args.output:
-        path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"{headline(result)}; {fmt} report written to {path}")
-    else:
-        sys.stdout.write(text)
+    try:
+        text = report(result, fmt, title=title)
+        if args.output:
+            path = Path(args.output)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"{headline(result)}; {fmt} report written to {path}")
+        else:
+            sys.stdout.write(text)
+    except OSError as exc:
+        _error(f"cannot write the report to {args.output}: {exc}")
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal(exc)
     return EXIT_PASSED if result.passed else EXIT_FAILED

@@ -219,3 +219,23 @@ def test_python_dash_m_and_the_console_script(tmp_path):
     run = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0
     assert run.stdout.startswith("gradcheck ")
+
+
+def test_an_internal_error_exits_4_not_as_a_verdict(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine on fire")
+
+    monkeypatch.setattr(_cli, "check_loss", broken)
+    code, out, err = _run(capsys, *SMALL)
+    assert code == 4
+    assert "internal error in gradcheck" in err
+    assert "engine on fire" in err
+    assert out == ""
+
+
+def test_an_unwritable_output_is_a_usage_error(capsys, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory")
+    code, _, err = _run(capsys, *SMALL, "--output", str(blocker / "report.json"))
+    assert code == 2
+    assert "cannot write the report to" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import plugin_helpers as P
 
 
@@ -150,3 +152,12 @@ def test_fixture_inside_hypothesis_given(pytester):
         ["E       *test_bug_is_found(", "E           gradcheck=<*", "*scale=*"]
     )
     result.stdout.fnmatch_lines(["*- gradcheck report -*", "test_it.py::test_bug_is_found*"])
+
+
+def test_the_example_test_file_runs(pytester):
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for name in ("check_spec.py", "test_rnn_layer.py"):
+        pytester.path.joinpath(name).write_text((examples / name).read_text())
+    result = P.run(pytester, "--strict-markers", "test_rnn_layer.py")
+    result.assert_outcomes(passed=3, xfailed=1)
+    result.stdout.fnmatch_lines(["gradcheck: * checks in 4 tests, 1 failed, worst error *"])
