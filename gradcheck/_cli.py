@@ -96,15 +96,16 @@ def _seed(text: str) -> int:
 
 def _common(parser: argparse.ArgumentParser, seed_default: int | None) -> None:
     check = parser.add_argument_group("check options")
+    spec = "" if seed_default is not None else ", or the spec's"
     check.add_argument(
         "--method",
         choices=("central", "richardson", "complex"),
-        help="numerical method (default: central, or the spec's)",
+        help=f"numerical method (default: central{spec})",
     )
     check.add_argument(
         "--mode",
         choices=("auto", "full", "sample", "directional"),
-        help="which elements to check (default: auto, or the spec's)",
+        help=f"which elements to check (default: auto{spec})",
     )
     seed_help = (
         f"seeds the data, the parameters and the check (default {seed_default})"

@@ -23,7 +23,9 @@ LOG_SPAN = 4.0
 MAX_MARKERS = 4000
 _PX_WIDTH = 860  # target width of the image, pixels
 _PX_HEIGHT = 520  # largest height of the grid, pixels
-_DPI = 100
+_DPI = 100  # CSS pixels per inch of the figures
+#: the PNG holds SCALE x SCALE pixels per displayed pixel
+SCALE = 2
 
 
 def _grid(r: InputResult) -> tuple[NDArray[np.float64], NDArray[np.int8]]:
@@ -45,18 +47,21 @@ def _axis_names(r: InputResult) -> list[str]:
     return [f"axis {i}" for i in range(len(r.shape))]
 
 
-def heatmap_png(r: InputResult) -> bytes | None:
+def heatmap_png(r: InputResult) -> tuple[bytes, int, int] | None:
     """A PNG heatmap of ``log10(|analytic - numeric| / threshold)`` for one input.
 
     Unchecked elements are grey, mismatches marked with a cross and kinks with a circle; block
-    boundaries of annotated axes are drawn. Returns None when no element was checked.
+    boundaries of annotated axes are drawn. Returns the PNG (rendered at :data:`SCALE` times the
+    display resolution, for sharp text on high-density screens) and its display width and
+    height in CSS pixels, or None when no element was checked.
     """
     fig = heatmap_figure(r)
     if fig is None:
         return None
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    fig.savefig(buf, format="png", dpi=SCALE * _DPI, metadata={"Software": None})
+    width, height = (round(float(v) * _DPI) for v in fig.get_size_inches())
+    return buf.getvalue(), width, height
 
 
 def heatmap_figure(r: InputResult) -> Any:
@@ -75,18 +80,27 @@ def heatmap_figure(r: InputResult) -> Any:
     value = np.ma.masked_invalid(np.clip(value, -LOG_SPAN, LOG_SPAN))
     value.mask = np.isnan(ex)
 
+    # fixed margins in pixels (no layout engine: it would cost more than the drawing)
     cell = min(28.0, max(3.0, (_PX_WIDTH - 180) / n_cols))
     cell_y = min(cell, max(2.0, _PX_HEIGHT / n_rows))
-    width = (n_cols * cell + 180) / _DPI
-    height = (n_rows * cell_y + 110) / _DPI
-    fig: Any = figure_mod.Figure(figsize=(width, max(height, 1.6)), dpi=_DPI, layout="constrained")
-    ax = fig.add_subplot()
+    grid_w, grid_h = n_cols * cell, n_rows * cell_y
+    bar_h = max(grid_h, 90.0)
+    gap = 12.0 + (24.0 if _row_blocks(r) else 0.0)
+    left, top, bottom, right = 62.0, 26.0, 42.0, gap + 12.0 + 62.0
+    width, height = left + grid_w + right, top + bar_h + bottom
+    fig: Any = figure_mod.Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    ax = fig.add_axes(
+        (left / width, (height - top - grid_h) / height, grid_w / width, grid_h / height)
+    )
+    cax = fig.add_axes(
+        ((left + grid_w + gap) / width, (height - top - bar_h) / height, 12 / width, bar_h / height)
+    )
     cmap = cm["RdBu_r"].with_extremes(bad="#d9d9d9")
     norm = colors.Normalize(vmin=-LOG_SPAN, vmax=LOG_SPAN)
     image = ax.imshow(value, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
-    bar = fig.colorbar(image, ax=ax, shrink=0.9 if n_rows > 4 else 1.0, pad=0.02)
-    bar.set_label("log10(error / threshold)", fontsize=8)
-    bar.ax.tick_params(labelsize=7)
+    bar = fig.colorbar(image, cax=cax)
+    bar.set_label("log10(error / threshold)", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
     bar.ax.axhline(0.0, color="black", linewidth=1.0)
 
     bad = np.argwhere(status == Status.MISMATCH)
@@ -110,18 +124,33 @@ def heatmap_figure(r: InputResult) -> Any:
 
     names = _axis_names(r)
     _blocks(ax, r)
-    ax.set_xlabel(names[-1] if names else "", fontsize=8)
-    if len(names) >= 2:
-        ax.set_ylabel(" × ".join(names[:-1]), fontsize=8)
+    ax.set_xlabel(names[-1] if names else "", fontsize=9)
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=12))
-    if n_rows > 1:
+    if len(r.shape) > 2:
+        # rows are the first axis' entries, each a band of the middle axes: tick the bands
+        stride = math.prod(r.shape[1:-1])
+        every = max(1, math.ceil(r.shape[0] / 12))
+        firsts = range(0, r.shape[0], every)
+        ax.set_yticks([(i + 0.5) * stride - 0.5 for i in firsts])
+        ax.set_yticklabels([str(i) for i in firsts])
+        ax.set_ylabel(f"{names[0]} (each band: {' × '.join(names[1:-1])})", fontsize=9)
+    elif n_rows > 1:
+        ax.set_ylabel(names[0], fontsize=9)
         ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=8))
     else:
         ax.set_yticks([])
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=8)
     ax.set_xlim(-0.5, n_cols - 0.5)
     ax.set_ylim(n_rows - 0.5, -0.5)
     return fig
+
+
+def _row_blocks(r: InputResult) -> bool:
+    """Whether a labelled axis maps onto the rows of the grid (its labels go on the right)."""
+    ann = r.annotation
+    return (
+        ann is not None and len(r.shape) >= 2 and bool(ann.axes) and ann.axes[0].labels is not None
+    )
 
 
 def _blocks(ax: Any, r: InputResult) -> None:
@@ -140,7 +169,7 @@ def _blocks(ax: Any, r: InputResult) -> None:
                 ax.axvline(b * width - 0.5, color="black", linewidth=1.2)
             top = ax.secondary_xaxis("top")
             top.set_ticks([(b + 0.5) * width - 0.5 for b in range(len(info.labels))])
-            top.set_xticklabels(list(info.labels), fontsize=8)
+            top.set_xticklabels(list(info.labels), fontsize=9)
             top.tick_params(length=0)
         elif a == 0:
             stride = math.prod(r.shape[1:-1]) if ndim > 2 else 1
@@ -149,7 +178,7 @@ def _blocks(ax: Any, r: InputResult) -> None:
                 ax.axhline(b * rows - 0.5, color="black", linewidth=1.2)
             right = ax.secondary_yaxis("right")
             right.set_ticks([(b + 0.5) * rows - 0.5 for b in range(len(info.labels))])
-            right.set_yticklabels(list(info.labels), fontsize=8)
+            right.set_yticklabels(list(info.labels), fontsize=9)
             right.tick_params(length=0)
     if ndim > 2 and r.shape[0] > 1 and (ann.axes[0].labels is None):
         stride = math.prod(r.shape[1:-1])

@@ -55,7 +55,7 @@ def _breakdown(b: Breakdown) -> dict[str, Any]:
 
 
 def _input(position: int, r: InputResult) -> dict[str, Any]:
-    png = heatmap_png(r)
+    heatmap = heatmap_png(r)
     idx = r.mismatch_indices()
     return {
         "anchor": f"input-{position}",
@@ -67,7 +67,9 @@ def _input(position: int, r: InputResult) -> dict[str, Any]:
         "checked": r.checked,
         "size": r.size,
         "group": r.annotation.group if r.annotation is not None else None,
-        "image": base64.b64encode(png).decode("ascii") if png is not None else None,
+        "image": base64.b64encode(heatmap[0]).decode("ascii") if heatmap is not None else None,
+        "width": heatmap[1] if heatmap is not None else 0,
+        "height": heatmap[2] if heatmap is not None else 0,
         "directions": [
             {
                 "analytic": num(d.analytic),

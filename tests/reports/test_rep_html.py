@@ -18,16 +18,22 @@ from gradcheck._report._heatmap import heatmap_figure
 mpl_image = pytest.importorskip("matplotlib.image")
 pytest.importorskip("jinja2")
 
-IMG = re.compile(r'<img class="heatmap" alt="([^"]*)" src="data:image/png;base64,([^"]+)"')
+IMG = re.compile(
+    r'<img class="heatmap" alt="([^"]*)" width="(\d+)" height="(\d+)" '
+    r'src="data:image/png;base64,([^"]+)"'
+)
 
 
 def _images(html):
     """(alt text, RGBA array) of every heatmap in the page."""
     out = []
-    for alt, data in IMG.findall(html):
+    for alt, width, height, data in IMG.findall(html):
         png = base64.b64decode(data, validate=True)
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
-        out.append((alt, mpl_image.imread(io.BytesIO(png), format="png")))
+        rgba = mpl_image.imread(io.BytesIO(png), format="png")
+        # rendered at twice the displayed size, for high-density screens
+        assert rgba.shape[:2] == (2 * int(height), 2 * int(width))
+        out.append((alt, rgba))
     return out
 
 
