@@ -3,8 +3,10 @@
 Run from the repository root (torch, jax and dask are extras of the benchmark only)::
 
     pip install -e . -r bench/requirements.txt
-    python bench/compare.py                # everything; about an hour and a half on 2 cores
-    python bench/compare.py --quick        # smoke test, under a minute
+    python bench/compare.py            # the tables of docs/benchmarks.md (1-2 hours, 2 cores)
+    python bench/compare.py --quick    # smoke test, under a minute
+    python bench/compare.py --light    # no full-Jacobian check at the medium shape
+    python bench/compare.py --heavy    # every full-Jacobian check at the medium shape too
 
 Every tool checks the same function: the whole-model loss of ``lstm_ref`` (2 LSTM layers, a
 fully connected head on the last step, softmax loss) as a function of all its parameters, with
@@ -30,7 +32,15 @@ a single run when one takes more than 2 s), ``detect`` (the planted bugs of
 float32), ``floor`` (the smallest planted single-element relative error each tool catches) and
 ``overhead`` (``bench/overhead.py``: gradcheck's full mode against its floor of 2 calls per
 element). The parts other than ``wall`` and ``overhead`` measure no time and run on ``--jobs``
-worker processes (default: the number of cores). BLAS runs on one thread per process unless
+worker processes (default: the number of cores).
+
+A full-Jacobian check (torch's slow mode, gradcheck's full mode) at the medium shape takes one
+to several minutes. By default the medium shape gets them for the wall time (one run each) and
+for the planted bugs caught by torch's slow mode and gradcheck's full central mode; ``--heavy``
+adds the rest (false failures over all seeds, detection floors, full Richardson and complex
+step on every planted bug), ``--light`` drops them all.
+
+BLAS runs on one thread per process unless
 ``OPENBLAS_NUM_THREADS`` is set (at these sizes more threads do not help, and on a busy machine
 a multi-threaded BLAS that loses a core waits for it at every call).
 """
@@ -90,6 +100,18 @@ def heavy(tool: str, shape: str) -> bool:
     if shape != "medium":
         return False
     return tool == "torch slow" or tool.startswith("gc full")
+
+
+#: the full-Jacobian checks at the medium shape run by default: the planted bugs caught by
+#: torch's slow mode and gradcheck's full mode (the references auto mode is measured against)
+DEFAULT_HEAVY = {("detect", "torch slow"), ("detect", "gc full central")}
+
+
+def included(task: Task, *, light: bool) -> bool:
+    """Whether ``task`` runs without ``--heavy`` (with ``--light``: no heavy task at all)."""
+    if not heavy(task.tool, task.shape):
+        return True
+    return not light and (task.part, task.tool) in DEFAULT_HEAVY
 
 
 def mutant_head(name: str) -> str:
@@ -522,6 +544,12 @@ def floor_table(outs: Sequence[Outcome], shapes: Sequence[str], dtypes: Sequence
     return markdown_table(header, rows)
 
 
+NOT_RUN = (
+    "`not run`: a full-Jacobian check at the medium shape (minutes per check) that only "
+    "`--heavy` runs."
+)
+
+
 def print_errors(outs: Sequence[Outcome]) -> None:
     """List the distinct errors the tools raised (they count as neither caught nor passed)."""
     seen: dict[tuple[str, str], list[Outcome]] = {}
@@ -604,10 +632,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shapes", default="small,medium", help="small, medium or both")
     parser.add_argument("--mutants", help="comma-separated mutant names (default: all 20)")
     parser.add_argument("--seeds", type=int, default=SEEDS, help="seeds of the false-failure runs")
-    parser.add_argument(
-        "--skip-heavy",
+    tier = parser.add_mutually_exclusive_group()
+    tier.add_argument(
+        "--heavy",
         action="store_true",
-        help="skip full-Jacobian checks (torch slow, gradcheck full) at the medium shape",
+        help="also run every full-Jacobian check at the medium shape (false failures, floor, "
+        "detection by gradcheck's full richardson and complex): many hours on 2 cores",
+    )
+    tier.add_argument(
+        "--light",
+        action="store_true",
+        help="run no full-Jacobian check at the medium shape (not even for the wall time)",
     )
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes of untimed parts"
@@ -657,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     false: list[Outcome] = []
 
     if "wall" in parts:
-        wall, one_call = part_wall(tools, shapes, args.skip_heavy, args.quick, log)
+        wall, one_call = part_wall(tools, shapes, args.light, args.quick, log)
         print("### Wall time on correct code (float64, seed 0)\n")
         print(wall_table(wall, one_call, shapes))
         print(
@@ -674,8 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         untimed += false_tasks(tools, shapes, DTYPES, seeds)
     if "floor" in parts:
         untimed += floor_tasks(tools, shapes, DTYPES, levels)
-    if args.skip_heavy:
-        untimed = [t for t in untimed if not heavy(t.tool, t.shape)]
+    if not args.heavy:
+        untimed = [t for t in untimed if included(t, light=args.light)]
     outs = run_tasks(untimed, args.jobs, log) if untimed else []
     results["tasks"] = [asdict(o) for o in outs]
 
@@ -686,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             "\nEvery mutant is visible at both shapes (N, T, H, L > 1) with the last-step head, "
             "except every_head_last_only (reveals `T>1 and head=every`), which runs with "
-            "head='every' (labels per step).\n"
+            "head='every' (labels per step). " + NOT_RUN + "\n"
         )
         print(
             "Per mutant (one mark per shape, " + ", ".join(shapes) + "; x caught, . missed, "
@@ -698,7 +733,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         false = [o for o in outs if o.task.part == "false"]
         print(f"### False failures on correct code ({seeds} seeds)\n")
         print(false_table(false, shapes, DTYPES, seeds))
-        print(f"\nFailed runs out of runs (seeds 0..{seeds - 1} of the parameters and data).\n")
+        print(
+            f"\nFailed runs out of runs (seeds 0..{seeds - 1} of the parameters and data). "
+            + NOT_RUN
+            + "\n"
+        )
         print_errors(false)
     if "floor" in parts:
         floor = [o for o in outs if o.task.part == "floor"]
@@ -710,7 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{', '.join(f'{v:.0e}' for v in levels)} (seed 0), scanned from the largest e down "
             "to the first one the tool misses. In float32 e < 6e-8 does not change the "
             "gradient. `fails without a bug`: the tool already fails on the correct gradient "
-            "(seed 0), so it has no floor. The element:\n"
+            "(seed 0), so it has no floor. " + NOT_RUN + " The element:\n"
         )
         for s in shapes:
             print(f"- {s}: {floor_element(SHAPES[s])}")
