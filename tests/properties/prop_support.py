@@ -1,0 +1,240 @@
+"""The checks behind the gradient properties, shared by the properties and the mutation
+self-test (which runs the same checks against planted bugs).
+
+Each ``check_*`` calls gradcheck's public API the way a user would, on the arguments a
+:class:`lstm_ref.strategies.Problem` provides, and returns the :class:`gradcheck.CheckResult`.
+The backward pass (or the whole model) is a parameter, so a mutant can stand in for the
+reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from hypothesis import note
+from hypothesis import strategies as st
+
+import gradcheck
+import lstm_ref as lr
+from gradcheck.strategies import cotangents
+from lstm_ref.strategies import Config, Problem
+
+# Function calls one check may spend on an element-wise (full) check; larger problems are
+# checked along random directions first (mode="auto"), and localized when that fails.
+BUDGET = 600
+
+#: the three ways the properties differentiate: (dtype of the problem, gradcheck method)
+MODES = {
+    "float64": ("float64", "central"),
+    "float32": ("float32", "central"),
+    "complex": ("float64", "complex"),
+}
+
+STEP_NAMES = ("x", "prev_h", "prev_c", "Wx", "Wh", "b")
+SEQUENCE_NAMES = ("x", "h0", "Wx", "Wh", "b", "c0")
+_LAYER0 = {"Wx": "layer0.Wx", "Wh": "layer0.Wh", "b": "layer0.b"}
+
+
+def options(problem: Problem, method: str, **extra: Any) -> dict[str, Any]:
+    """gradcheck options: the method, the budget, and a seed that varies with the example."""
+    return {"method": method, "budget": BUDGET, "seed": problem.seed % 2**31, **extra}
+
+
+def layer_annotations(problem: Problem, names: Sequence[str]) -> dict[str, object]:
+    """Axis annotations of layer 0's weights under the argument names of a layer function."""
+    notes = lr.annotations(problem.params)
+    return {name: notes[_LAYER0[name]] for name in names if name in _LAYER0}
+
+
+def as_dtype(dtype: np.dtype[Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """Cast real data to the dtype of the parameters being checked (complex under complex
+    step: lstm_ref refuses mixed dtypes); integer labels pass through."""
+
+    def cast(a: np.ndarray) -> np.ndarray:
+        return a if a.dtype.kind in "iu" else a.astype(dtype, copy=False)
+
+    return cast
+
+
+# ---------------------------------------------------------------------------------------
+# the checks
+# ---------------------------------------------------------------------------------------
+
+
+def check_step(
+    problem: Problem,
+    douts: tuple[np.ndarray, ...],
+    method: str,
+    backward: Callable[..., Any] = lr.lstm_step_backward,
+) -> gradcheck.CheckResult:
+    """One time step: dx, dprev_h, dprev_c, dWx, dWh, db for upstream (dnext_h, dnext_c)."""
+    return gradcheck.check_layer(
+        lr.lstm_step_forward,
+        backward,
+        problem.step_inputs(),
+        cotangents=douts,
+        annotations=layer_annotations(problem, STEP_NAMES),
+        **options(problem, method),
+    )
+
+
+def _sequence_forward(
+    x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, c0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, lr.LSTMCache]:
+    h, cache = lr.lstm_forward(x, h0, Wx, Wh, b, c0)
+    return h, cache.cT, cache  # every h_t and the final cell state are outputs
+
+
+def check_sequence(
+    problem: Problem,
+    douts: tuple[np.ndarray, ...],
+    method: str,
+    lstm_backward: Callable[..., Any] = lr.lstm_backward,
+) -> gradcheck.CheckResult:
+    """One layer over the sequence: upstream gradients of every h_t and of c_T (dcT)."""
+
+    def backward(dh: np.ndarray, dcT: np.ndarray, cache: lr.LSTMCache) -> Any:
+        return lstm_backward(dh, cache, dcT)
+
+    inputs = problem.sequence_inputs()
+    notes: dict[str, object] = dict(layer_annotations(problem, SEQUENCE_NAMES))
+    notes["x"] = lr.input_annotations(inputs["x"])
+    return gradcheck.check_layer(
+        _sequence_forward,
+        backward,
+        inputs,
+        cotangents=douts,
+        annotations=notes,
+        **options(problem, method),
+    )
+
+
+def check_stack(
+    problem: Problem, douts: tuple[np.ndarray, ...], method: str
+) -> gradcheck.CheckResult:
+    """L stacked layers: dx and every layer's Wx, Wh, b, h0, c0 for upstream dh (N, T, H)."""
+    params = problem.stack_params()
+    names = list(params)
+
+    def forward(x: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, Any]:
+        return lr.stacked_lstm_forward(x, dict(zip(names, values, strict=True)))
+
+    def backward(dh: np.ndarray, cache: lr.StackedLSTMCache) -> tuple[np.ndarray, ...]:
+        dx, grads = lr.stacked_lstm_backward(dh, cache)
+        return (dx, *(grads[n] for n in names))
+
+    notes: dict[str, object] = {"x": lr.input_annotations(problem.x), **lr.annotations(params)}
+    return gradcheck.check_layer(
+        forward,
+        backward,
+        {"x": problem.x.copy(), **params},
+        cotangents=douts,
+        annotations=notes,
+        **options(problem, method),
+    )
+
+
+def model_loss_fn(
+    problem: Problem, loss: Callable[..., Any] = lr.loss
+) -> Callable[[Mapping[str, np.ndarray]], Any]:
+    """``params -> (loss, grads)`` of the problem's model, for :func:`gradcheck.check_loss`."""
+    cfg = problem.config
+    x, y = problem.x, problem.y
+
+    def loss_fn(params: Mapping[str, np.ndarray]) -> Any:
+        cast = as_dtype(params["fc.W"].dtype)
+        return loss(params, cast(x), cast(y), head=cfg.head, objective=cfg.objective)
+
+    return loss_fn
+
+
+def check_model(
+    problem: Problem, method: str, loss: Callable[..., Any] = lr.loss
+) -> gradcheck.CheckResult:
+    """The whole model: every layer's parameters and the FC layer, through the loss."""
+    return gradcheck.check_loss(
+        model_loss_fn(problem, loss),
+        problem.params,
+        annotations=lr.annotations(problem.params),
+        **options(problem, method),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# reporting
+# ---------------------------------------------------------------------------------------
+
+
+def expect_pass(result: gradcheck.CheckResult, problem: object) -> None:
+    """Fail the property unless the check passed; the failure notes the full comparison."""
+    if not result.passed:
+        note(f"{problem!r}\n{result}")
+        failed = ", ".join(r.name for r in result.failed_inputs) or "a joint screen"
+        raise AssertionError(f"gradient check failed for {failed} at {problem!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# cases: a problem with the cotangents (upstream gradients) of the function's outputs
+# ---------------------------------------------------------------------------------------
+
+Case = tuple[Problem, tuple[np.ndarray, ...]]
+
+
+def step_shapes(cfg: Config) -> list[tuple[int, ...]]:
+    """next_h and next_c."""
+    return [(cfg.N, cfg.H), (cfg.N, cfg.H)]
+
+
+def sequence_shapes(cfg: Config) -> list[tuple[int, ...]]:
+    """h (every step) and c_T."""
+    return [(cfg.N, cfg.T, cfg.H), (cfg.N, cfg.H)]
+
+
+def stack_shapes(cfg: Config) -> list[tuple[int, ...]]:
+    """The top layer's h (every step)."""
+    return [(cfg.N, cfg.T, cfg.H)]
+
+
+def cases(
+    problem_strategy: st.SearchStrategy[Problem],
+    shapes_of: Callable[[Config], list[tuple[int, ...]]],
+) -> st.SearchStrategy[Case]:
+    """Problems with cotangents drawn for the output shapes of their config."""
+
+    @st.composite
+    def draw_case(draw: st.DrawFn) -> Case:
+        problem = draw(problem_strategy)
+        cfg = problem.config
+        douts = draw(cotangents(*shapes_of(cfg), dtype=cfg.dtype), label="cotangents")
+        return problem, douts
+
+    return draw_case()
+
+
+def pinned(
+    cfg: Config, shapes_of: Callable[[Config], list[tuple[int, ...]]], seed: int = 0
+) -> Case:
+    """A fixed case for ``@example``: the problem of ``cfg`` and seeded cotangents."""
+    rng = np.random.default_rng(seed)
+    douts = tuple(
+        (rng.uniform(0.1, 1, size=s) * rng.choice([-1, 1], size=s)).astype(cfg.dtype)
+        for s in shapes_of(cfg)
+    )
+    return Problem.build(cfg, seed), douts
+
+
+def in_mode(case: Case, mode: str) -> tuple[Problem, tuple[np.ndarray, ...], str]:
+    """The case rebuilt in the dtype of ``mode`` (one of :data:`MODES`), and the method.
+
+    Cases are drawn in float64 and converted here, so that one strategy (and one list of
+    ``@example`` pins) serves every mode of a parametrized property.
+    """
+    dtype, method = MODES[mode]
+    problem, douts = case
+    if problem.config.dtype != dtype:
+        problem = Problem.build(replace(problem.config, dtype=dtype), problem.seed)
+        douts = tuple(d.astype(dtype) for d in douts)
+    return problem, douts, method

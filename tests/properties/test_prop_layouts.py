@@ -1,0 +1,142 @@
+"""Properties: every layout converter moves gradients correctly.
+
+For a layout of one layer's weights (the documents' and PyTorch's), the loss as a function
+of the weights *in that layout* has the gradient ``grads_to_layout`` gives, and a function
+of the packed weights that reads them through ``to_layout`` has the gradient
+``grads_from_layout`` gives. The same holds for the whole model in nn.LSTM + nn.Linear
+form (``params_from_torch`` / ``grads_to_torch`` and ``params_to_torch`` /
+``grads_from_torch``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from prop_support import expect_pass, model_loss_fn, options
+
+import gradcheck
+import lstm_ref as lr
+from lstm_ref.strategies import Config, Problem, configs, problems
+
+METHODS = ["central", "complex"]
+# One layer for the layer converters (they act on layer 0); D == H and D != H both occur.
+ONE_LAYER = problems(configs(N=(1, 3), T=(1, 4), L=1))
+MODELS = problems(configs(N=(1, 3), T=(1, 4), H=(1, 6), L=(1, 3)))
+PIN = Problem.build(Config(N=2, T=2, D=2, H=3, L=2, C=2))
+PIN1 = Problem.build(Config(N=2, T=2, D=3, H=2, L=1, C=2))
+LAYER0 = ("layer0.Wx", "layer0.Wh", "layer0.b")
+
+
+def _with_layer0(params, Wx, Wh, b):
+    out = dict(params)
+    out["layer0.Wx"], out["layer0.Wh"], out["layer0.b"] = Wx, Wh, b
+    dtype = b.dtype  # complex under complex step: everything else follows
+    return {k: v.astype(dtype, copy=False) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@given(problem=ONE_LAYER, layout=st.sampled_from(lr.LAYOUTS))
+@example(problem=PIN1, layout="torch")
+@example(problem=PIN1, layout="concat_hx")
+def test_grads_to_layout(method, problem, layout):
+    """d loss / d (weights in the layout) == grads_to_layout(packed gradients)."""
+    params = problem.params
+    weights = lr.to_layout(layout, *(params[k] for k in LAYER0))
+    if layout == "torch":  # a nonzero bias_hh, so that the sum of the two biases matters
+        weights["bias_hh"] = np.random.default_rng(problem.seed).normal(size=4 * problem.config.H)
+    names = list(weights)
+    loss_fn = model_loss_fn(problem)
+
+    def fn(*arrays):
+        packed = lr.from_layout(layout, dict(zip(names, arrays, strict=True)))
+        return loss_fn(_with_layer0(params, *packed))[0]
+
+    def grad(*arrays):
+        packed = lr.from_layout(layout, dict(zip(names, arrays, strict=True)))
+        grads = loss_fn(_with_layer0(params, *packed))[1]
+        return lr.grads_to_layout(layout, *(grads[k] for k in LAYER0))
+
+    result = gradcheck.check_grad(fn, grad, weights, **options(problem, method))
+    expect_pass(result, (problem, layout))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@given(problem=ONE_LAYER, layout=st.sampled_from(lr.LAYOUTS))
+@example(problem=PIN1, layout="torch")
+@example(problem=PIN1, layout="per_gate_col")
+def test_grads_from_layout(method, problem, layout):
+    """For f(Wx, Wh, b) = <R, to_layout(Wx, Wh, b)>, df = grads_from_layout(R).
+
+    f is linear, so its gradient is the adjoint of the conversion applied to R: exactly
+    what grads_from_layout must compute. For torch, R gives bias_hh the same weights as
+    bias_ih (a gradient of a function of their sum)."""
+    params = problem.params
+    packed = {k.split(".")[1]: params[k] for k in LAYER0}
+    rng = np.random.default_rng(problem.seed)
+    R = {k: rng.normal(size=v.shape) for k, v in lr.to_layout(layout, **packed).items()}
+    if layout == "torch":
+        R["bias_hh"] = R["bias_ih"].copy()
+
+    def fn(Wx, Wh, b):
+        weights = lr.to_layout(layout, Wx, Wh, b)
+        return sum(np.sum(R[k] * weights[k]) for k in R)
+
+    def grad(Wx, Wh, b):
+        return lr.grads_from_layout(layout, R)
+
+    result = gradcheck.check_grad(fn, grad, packed, **options(problem, method))
+    expect_pass(result, (problem, layout))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@given(problem=MODELS)
+@example(problem=PIN)
+def test_grads_to_torch(method, problem):
+    """d loss / d (nn.LSTM + nn.Linear state dict, h0, c0) == grads_to_torch(grads)."""
+    sd, h0, c0 = lr.params_to_torch(problem.params)
+    rng = np.random.default_rng(problem.seed)
+    for k in range(problem.config.L):  # nonzero bias_hh: the loss reads bias_ih + bias_hh
+        sd[f"lstm.bias_hh_l{k}"] = rng.normal(size=sd[f"lstm.bias_hh_l{k}"].shape)
+    inputs = {**sd, "h0": h0, "c0": c0}
+    names = list(sd)
+    loss_fn = model_loss_fn(problem)
+
+    def model(*arrays):
+        return lr.params_from_torch(dict(zip(names, arrays[:-2], strict=True)), *arrays[-2:])
+
+    def fn(*arrays):
+        return loss_fn(model(*arrays))[0]
+
+    def grad(*arrays):
+        sd_grads, dh0, dc0 = lr.grads_to_torch(loss_fn(model(*arrays))[1])
+        return {**sd_grads, "h0": dh0, "c0": dc0}
+
+    result = gradcheck.check_grad(fn, grad, inputs, **options(problem, method))
+    expect_pass(result, problem)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@given(problem=MODELS)
+@example(problem=PIN)
+def test_grads_from_torch(method, problem):
+    """For f(params) = <R, params_to_torch(params)>, df = grads_from_torch(R)."""
+    sd, h0, c0 = lr.params_to_torch(problem.params)
+    rng = np.random.default_rng(problem.seed)
+    R = {k: rng.normal(size=v.shape) for k, v in sd.items()}
+    for k in range(problem.config.L):
+        R[f"lstm.bias_hh_l{k}"] = R[f"lstm.bias_ih_l{k}"].copy()
+    R_h0, R_c0 = rng.normal(size=h0.shape), rng.normal(size=c0.shape)
+    names = list(problem.params)
+
+    def fn(*arrays):
+        sd, h0, c0 = lr.params_to_torch(dict(zip(names, arrays, strict=True)))
+        total = np.sum(R_h0 * h0) + np.sum(R_c0 * c0)
+        return total + sum(np.sum(R[k] * sd[k]) for k in R)
+
+    def grad(*arrays):
+        return lr.grads_from_torch(R, R_h0, R_c0)
+
+    result = gradcheck.check_grad(fn, grad, problem.params, **options(problem, method))
+    expect_pass(result, problem)
