@@ -1,0 +1,24 @@
+"""missing_term: a missing element-wise factor, and an error that spreads with no pattern."""
+
+from __future__ import annotations
+
+from diag_layers import skip_check, tanh_check, top
+
+
+def test_missing_elementwise_factor():
+    r = tanh_check("no_deriv")
+    f = top(r)
+    assert (f.kind, f.input) == ("missing_term", "x")
+    assert f.evidence["min_ratio"] > 1
+    assert f.evidence["max_ratio"] > 1.5 * f.evidence["min_ratio"]
+    assert "factor between 0 and 1 is missing" in f.hint
+
+
+def test_spread_without_pattern_points_at_a_missing_path():
+    r = skip_check("no_skip")
+    f = top(r)
+    assert f.kind == "missing_term"
+    assert f.evidence["wrong"] == ["x", "W0"]
+    assert f.evidence["right"] == ["W1"]
+    assert "missing term of the chain rule" in f.hint
+    assert len(r.findings) == 1
