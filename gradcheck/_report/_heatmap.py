@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,10 +20,12 @@ from ._deps import require
 
 #: the colour scale spans 10**-LOG_SPAN .. 10**LOG_SPAN times the threshold
 LOG_SPAN = 4.0
-#: largest number of elements marked individually (mismatches, kinks)
-MAX_MARKERS = 4000
-_PX_WIDTH = 860  # target width of the image, pixels
-_PX_HEIGHT = 520  # largest height of the grid, pixels
+#: cells smaller than this (pixels) get marks of a fixed size drawn over them
+MARK_CELL = 6.0
+#: more mismatches (or kinks) than this are shown by their colour only
+MAX_MARKS = 2000
+_GRID_WIDTH = 680  # largest width of the grid, pixels
+_GRID_HEIGHT = 520  # largest height of the grid, pixels
 _DPI = 100  # CSS pixels per inch of the figures
 #: the PNG holds SCALE x SCALE pixels per displayed pixel
 SCALE = 2
@@ -47,25 +50,49 @@ def _axis_names(r: InputResult) -> list[str]:
     return [f"axis {i}" for i in range(len(r.shape))]
 
 
-def heatmap_png(r: InputResult) -> tuple[bytes, int, int] | None:
+def _pool(ex: NDArray[np.float64], fy: int, fx: int) -> NDArray[np.float64]:
+    """The largest excess of each ``fy x fx`` block (NaN where no element was checked)."""
+    if fy == fx == 1:
+        return ex
+    rows, cols = ex.shape
+    padded = np.full((-(-rows // fy) * fy, -(-cols // fx) * fx), np.nan)
+    padded[:rows, :cols] = ex
+    blocks = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx)
+    out: NDArray[np.float64] = np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A rendered heatmap: the PNG, its display size in CSS pixels, and a caption."""
+
+    png: bytes
+    width: int
+    height: int
+    note: str
+
+
+def heatmap_png(r: InputResult) -> Heatmap | None:
     """A PNG heatmap of ``log10(|analytic - numeric| / threshold)`` for one input.
 
-    Unchecked elements are grey, mismatches marked with a cross and kinks with a circle; block
-    boundaries of annotated axes are drawn. Returns the PNG (rendered at :data:`SCALE` times the
-    display resolution, for sharp text on high-density screens) and its display width and
-    height in CSS pixels, or None when no element was checked.
+    Unchecked elements are grey, mismatches marked with a cross and kinks with a circle (when
+    the cells are large enough to hold a mark); block boundaries of annotated axes are drawn.
+    An input with more rows or columns than the image has pixels shows the worst element of
+    each block of elements. The PNG holds :data:`SCALE` pixels per displayed pixel, for sharp
+    text on high-density screens. Returns None when no element was checked.
     """
-    fig = heatmap_figure(r)
-    if fig is None:
+    drawn = heatmap_figure(r)
+    if drawn is None:
         return None
+    fig, note = drawn
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=SCALE * _DPI, metadata={"Software": None})
     width, height = (round(float(v) * _DPI) for v in fig.get_size_inches())
-    return buf.getvalue(), width, height
+    return Heatmap(buf.getvalue(), width, height, note)
 
 
-def heatmap_figure(r: InputResult) -> Any:
-    """The :class:`matplotlib.figure.Figure` of :func:`heatmap_png` (None if nothing checked)."""
+def heatmap_figure(r: InputResult) -> tuple[Any, str] | None:
+    """The :class:`matplotlib.figure.Figure` of :func:`heatmap_png` and its caption."""
     if r.checked == 0:
         return None
     figure_mod = require("matplotlib.figure", "the HTML report")
@@ -75,19 +102,23 @@ def heatmap_figure(r: InputResult) -> Any:
 
     ex, status = _grid(r)
     n_rows, n_cols = ex.shape
+    fy, fx = math.ceil(n_rows / _GRID_HEIGHT), math.ceil(n_cols / _GRID_WIDTH)
+    pooled = _pool(ex, fy, fx)
+    note = f"each pixel shows the worst of a block of {fy} x {fx} elements" if fy * fx > 1 else ""
     with np.errstate(divide="ignore"):
-        value = np.log10(ex)
+        value = np.log10(pooled)
     value = np.ma.masked_invalid(np.clip(value, -LOG_SPAN, LOG_SPAN))
-    value.mask = np.isnan(ex)
+    value.mask = np.isnan(pooled)
 
     # fixed margins in pixels (no layout engine: it would cost more than the drawing)
-    cell = min(28.0, max(3.0, (_PX_WIDTH - 180) / n_cols))
-    cell_y = min(cell, max(2.0, _PX_HEIGHT / n_rows))
-    grid_w, grid_h = n_cols * cell, n_rows * cell_y
+    cell = min(28.0, _GRID_WIDTH / pooled.shape[1])
+    cell_y = min(cell, _GRID_HEIGHT / pooled.shape[0])
+    grid_w, grid_h = pooled.shape[1] * cell, pooled.shape[0] * cell_y
     bar_h = max(grid_h, 90.0)
     gap = 12.0 + (24.0 if _row_blocks(r) else 0.0)
     left, top, bottom, right = 62.0, 26.0, 42.0, gap + 12.0 + 62.0
-    width, height = left + grid_w + right, top + bar_h + bottom
+    width = float(math.ceil(left + grid_w + right))  # whole pixels: the PNG's size is exact
+    height = float(math.ceil(top + bar_h + bottom))
     fig: Any = figure_mod.Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
     ax = fig.add_axes(
         (left / width, (height - top - grid_h) / height, grid_w / width, grid_h / height)
@@ -97,7 +128,14 @@ def heatmap_figure(r: InputResult) -> Any:
     )
     cmap = cm["RdBu_r"].with_extremes(bad="#d9d9d9")
     norm = colors.Normalize(vmin=-LOG_SPAN, vmax=LOG_SPAN)
-    image = ax.imshow(value, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    image = ax.imshow(
+        value,
+        cmap=cmap,
+        norm=norm,
+        aspect="auto",
+        interpolation="nearest",
+        extent=(-0.5, n_cols - 0.5, n_rows - 0.5, -0.5),  # axes in element indices
+    )
     bar = fig.colorbar(image, cax=cax)
     bar.set_label("log10(error / threshold)", fontsize=9)
     bar.ax.tick_params(labelsize=8)
@@ -105,12 +143,21 @@ def heatmap_figure(r: InputResult) -> Any:
 
     bad = np.argwhere(status == Status.MISMATCH)
     kinks = np.argwhere(status == Status.KINK)
-    size = max(4.0, min(60.0, (0.55 * min(cell, cell_y)) ** 2))
-    if 0 < len(bad) <= MAX_MARKERS:
+    # on large cells a white cross inside each mismatching cell; on small cells (a large input)
+    # a black cross of fixed size over it, so a lone mismatch among many elements still shows
+    small = min(cell, cell_y) < MARK_CELL
+    size = 30.0 if small else min(60.0, (0.55 * min(cell, cell_y)) ** 2)
+    if len(bad) and len(bad) <= MAX_MARKS:
         ax.scatter(
-            bad[:, 1], bad[:, 0], marker="x", s=size, c="white", linewidths=1.1, label="mismatch"
+            bad[:, 1],
+            bad[:, 0],
+            marker="x",
+            s=size,
+            c="black" if small else "white",
+            linewidths=1.1,
+            label="mismatch",
         )
-    if 0 < len(kinks) <= MAX_MARKERS:
+    if len(kinks) and len(kinks) <= MAX_MARKS:
         ax.scatter(
             kinks[:, 1],
             kinks[:, 0],
@@ -142,7 +189,7 @@ def heatmap_figure(r: InputResult) -> Any:
     ax.tick_params(labelsize=8)
     ax.set_xlim(-0.5, n_cols - 0.5)
     ax.set_ylim(n_rows - 0.5, -0.5)
-    return fig
+    return fig, note
 
 
 def _row_blocks(r: InputResult) -> bool:

@@ -67,9 +67,10 @@ def _input(position: int, r: InputResult) -> dict[str, Any]:
         "checked": r.checked,
         "size": r.size,
         "group": r.annotation.group if r.annotation is not None else None,
-        "image": base64.b64encode(heatmap[0]).decode("ascii") if heatmap is not None else None,
-        "width": heatmap[1] if heatmap is not None else 0,
-        "height": heatmap[2] if heatmap is not None else 0,
+        "image": base64.b64encode(heatmap.png).decode("ascii") if heatmap is not None else None,
+        "width": heatmap.width if heatmap is not None else 0,
+        "height": heatmap.height if heatmap is not None else 0,
+        "note": heatmap.note if heatmap is not None else "",
         "directions": [
             {
                 "analytic": num(d.analytic),

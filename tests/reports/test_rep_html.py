@@ -102,13 +102,15 @@ def test_breakdown_table_and_bars(failing_html):
 
 def test_marks_on_mismatches_and_kinks():
     r = H.failing_block().inputs["w"]
-    fig = heatmap_figure(r)
+    fig, note = heatmap_figure(r)
+    assert note == ""
     ax = fig.axes[0]
     (marks,) = [c for c in ax.collections if c.get_label() == "mismatch"]
     cells = {(int(row), int(col)) for col, row in marks.get_offsets()}
     assert cells == set(r.mismatch_indices())
     k = H.with_kink().inputs["x"]
-    (kinks,) = [c for c in heatmap_figure(k).axes[0].collections if c.get_label() == "kink"]
+    fig, _ = heatmap_figure(k)
+    (kinks,) = [c for c in fig.axes[0].collections if c.get_label() == "kink"]
     assert {(int(row), int(col)) for col, row in kinks.get_offsets()} == set(k.kinks)
     # block boundaries of the gate axis: 3 vertical lines between 4 blocks
     assert len([line for line in ax.get_lines() if line.get_xdata()[0] in (1.5, 3.5, 5.5)]) == 3
@@ -122,6 +124,24 @@ def test_unchecked_elements_are_grey_and_directional_inputs_have_no_image():
     html = gc.report(H.directional_failing(), "html")
     assert _images(html) == []
     assert "Checked along 3 random directions only" in html
+
+
+def test_large_inputs_pool_blocks_and_keep_the_worst():
+    # more columns and rows than the image has pixels: each pixel is the worst of a block, so a
+    # few sampled mismatches among a million elements still show in red
+    w = np.random.default_rng(6).standard_normal((530, 700))
+    result = gc.check_grad(
+        H._sin_sum, lambda w: (np.cos(w) + 0.5,), {"w": w}, mode="sample", samples=6
+    )
+    fig, note = heatmap_figure(result.inputs["w"])
+    assert note == "each pixel shows the worst of a block of 2 x 2 elements"
+    (marks,) = fig.axes[0].collections  # crosses of a fixed size over cells too small for them
+    assert len(marks.get_offsets()) == result.inputs["w"].mismatches
+    assert tuple(marks.get_facecolor()[0][:3]) == (0.0, 0.0, 0.0)
+    html = gc.report(result, "html")
+    assert note in html
+    ((_, img),) = _images(html)
+    assert _red_pixels(img) > 0
 
 
 def test_passing_report(tmp_path):
