@@ -5,8 +5,9 @@ gradients with :func:`gradcheck.check_layer` (or any ``check_*`` function) insid
 ``@given`` test: the property then holds across shapes, not only at the one a hand-written
 test happens to use.
 
-* :func:`arrays`: float arrays whose elements are bounded, finite and never subnormal, so
-  finite differences see a smooth function at a scale where their error estimates hold.
+* :func:`arrays`: float arrays whose elements are bounded, finite, and zero or not tiny,
+  so finite differences see a smooth function at a scale where their error estimates
+  hold (and no product of a few elements underflows).
 * :func:`shapes`: array shapes without empty axes (an empty input has nothing to check).
 * :func:`cotangents`: upstream gradients for the outputs of a layer, every element
   bounded away from zero, so that no path of the chain rule is switched off by a zero.
@@ -53,12 +54,18 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by t
         name="hypothesis",
     ) from _exc
 
-__all__ = ["arrays", "cotangents", "inputs", "shapes"]
+__all__ = ["TINY", "arrays", "cotangents", "inputs", "shapes"]
 
 #: A shape: an int (one axis) or a tuple of ints.
 Shape: TypeAlias = int | tuple[int, ...]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: Default smallest magnitude of a nonzero element drawn by :func:`arrays`, per dtype. Below
+#: it, products of a few elements (and, under complex step, the step of 1e-20 or 1e-10 times a
+#: derivative) reach subnormal numbers, whose relative precision is lost; that probes
+#: underflow, not gradients.
+TINY = {"float64": 2.0**-100, "float32": 2.0**-20}
 
 
 def _dtype(dtype: DTypeLike) -> np.dtype[Any]:
@@ -122,7 +129,9 @@ def _representable(value: float, dt: np.dtype[Any], toward_zero: bool) -> float:
     return float(v)
 
 
-def _elements(dt: np.dtype[Any], bound: float, min_magnitude: float) -> st.SearchStrategy[float]:
+def _elements(
+    dt: np.dtype[Any], bound: float, min_magnitude: float, tiny: float
+) -> st.SearchStrategy[float]:
     width = 8 * dt.itemsize
     hi = _representable(bound, dt, toward_zero=True)
     kw: dict[str, Any] = {
@@ -131,10 +140,11 @@ def _elements(dt: np.dtype[Any], bound: float, min_magnitude: float) -> st.Searc
         "allow_infinity": False,
         "allow_subnormal": False,
     }
-    if min_magnitude == 0:
+    if min_magnitude == 0 and tiny == 0:
         return st.floats(-hi, hi, **kw)
-    lo = _representable(min_magnitude, dt, toward_zero=False)
-    return st.floats(lo, hi, **kw) | st.floats(-hi, -lo, **kw)
+    lo = _representable(max(min_magnitude, tiny), dt, toward_zero=False)
+    nonzero = st.floats(lo, hi, **kw) | st.floats(-hi, -lo, **kw)
+    return nonzero if min_magnitude > 0 else st.just(0.0) | nonzero
 
 
 def _check_bounds(bound: object, min_magnitude: object) -> tuple[float, float]:
@@ -147,18 +157,31 @@ def _check_bounds(bound: object, min_magnitude: object) -> tuple[float, float]:
     return b, m
 
 
+def _check_tiny(tiny: object, dt: np.dtype[Any], bound: float) -> float:
+    if tiny is None:
+        return TINY[dt.name]
+    t = _number("tiny", tiny, positive=False)
+    if t >= bound:
+        raise InvalidArgumentError(
+            f"tiny must be smaller than bound, got tiny={t!r} and bound={bound!r}"
+        )
+    return t
+
+
 def arrays(
     shape: Shape | st.SearchStrategy[tuple[int, ...]],
     *,
     dtype: DTypeLike = np.float64,
     bound: float = 2.0,
     min_magnitude: float = 0.0,
+    tiny: float | None = None,
 ) -> st.SearchStrategy[NDArray[Any]]:
     """Float arrays with elements in ``[-bound, bound]``, suited to finite differences.
 
-    Elements are finite and never subnormal, so a step of finite differences stays within
-    the range where the function is smooth and its rounding error is what the error
-    estimates assume. Hypothesis shrinks elements toward zero.
+    Elements are finite, and zero or at least ``tiny`` in magnitude (never subnormal), so
+    a step of finite differences stays within the range where the function is smooth and
+    its rounding error is what the error estimates assume. Hypothesis shrinks elements
+    toward zero.
 
     Parameters
     ----------
@@ -170,6 +193,9 @@ def arrays(
     min_magnitude : float
         Smallest magnitude of an element (default 0); keeps elements away from zero for
         functions with a kink or a singularity there (abs, division, log).
+    tiny : float, optional
+        Smallest magnitude of a nonzero element (default :data:`TINY` of the dtype:
+        2**-100 for float64, 2**-20 for float32); 0 allows any normal number.
 
     Returns
     -------
@@ -195,9 +221,10 @@ def arrays(
     """
     dt = _dtype(dtype)
     b, m = _check_bounds(bound, min_magnitude)
+    t = _check_tiny(tiny, dt, b)
     if not isinstance(shape, st.SearchStrategy):
         shape = _shape("shape", shape)
-    return hnp.arrays(dt, shape, elements=_elements(dt, b, m))
+    return hnp.arrays(dt, shape, elements=_elements(dt, b, m, t))
 
 
 def shapes(
@@ -296,7 +323,7 @@ def cotangents(
             "gradient path through that output element"
         )
     parsed = [_shape(f"output_shapes[{k}]", s) for k, s in enumerate(output_shapes)]
-    return st.tuples(*(hnp.arrays(dt, s, elements=_elements(dt, b, m)) for s in parsed))
+    return st.tuples(*(hnp.arrays(dt, s, elements=_elements(dt, b, m, 0.0)) for s in parsed))
 
 
 def inputs(
@@ -305,11 +332,12 @@ def inputs(
     dtype: DTypeLike = np.float64,
     bound: float = 2.0,
     min_magnitude: float = 0.0,
+    tiny: float | None = None,
 ) -> st.SearchStrategy[dict[str, NDArray[Any]]]:
     """Named arrays, one per entry of ``input_shapes``, to pass as a check's ``inputs``.
 
-    Each array is drawn by :func:`arrays` with the same ``dtype``, ``bound`` and
-    ``min_magnitude``; the dict keeps the order of ``input_shapes`` (the order of the
+    Each array is drawn by :func:`arrays` with the same ``dtype``, ``bound``,
+    ``min_magnitude`` and ``tiny``; the dict keeps the order of ``input_shapes`` (the order of the
     forward function's arguments).
 
     Examples
@@ -344,7 +372,7 @@ def inputs(
     names = list(input_shapes)
     drawn = st.tuples(
         *(
-            arrays(shape, dtype=dtype, bound=bound, min_magnitude=min_magnitude)
+            arrays(shape, dtype=dtype, bound=bound, min_magnitude=min_magnitude, tiny=tiny)
             for shape in input_shapes.values()
         )
     )

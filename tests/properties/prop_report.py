@@ -35,7 +35,7 @@ def _rows(terminalreporter: Any) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def mutant_table(rows: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    """The Markdown table of the mutation self-test."""
+    """The Markdown tables of the mutation self-test: LSTM mutants, then converter mutants."""
 
     def cell(entry: dict[str, Any] | None) -> str:
         if entry is None:
@@ -46,12 +46,25 @@ def mutant_table(rows: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         "| mutant | the bug | shows when | model loss property | sequence property |",
         "|---|---|---|---|---|",
     ]
-    for name in sorted(rows, key=list(MUTANTS).index):
+    for name in [n for n in MUTANTS if n in rows]:
         by = rows[name]
         lines.append(
             f"| `{name}` | {MUTANTS[name].description} | {MUTANTS[name].reveals} "
             f"| {cell(by.get('model'))} | {cell(by.get('sequence'))} |"
         )
+    converters = [n for n in rows if n not in MUTANTS]
+    if converters:
+        lines += [
+            "",
+            "| converter mutant | the bug | shows when | property | smallest revealing example |",
+            "|---|---|---|---|---|",
+        ]
+        for name in converters:
+            ((prop, entry),) = rows[name].items()
+            lines.append(
+                f"| `{name}` | {entry['description']} | {entry['reveals']} "
+                f"| test_{prop} | {cell(entry)} |"
+            )
     return lines
 
 

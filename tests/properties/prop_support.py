@@ -238,3 +238,75 @@ def in_mode(case: Case, mode: str) -> tuple[Problem, tuple[np.ndarray, ...], str
         problem = Problem.build(replace(problem.config, dtype=dtype), problem.seed)
         douts = tuple(d.astype(dtype) for d in douts)
     return problem, douts, method
+
+
+# ---------------------------------------------------------------------------------------
+# layout converters (one layer: layer 0 of the problem)
+# ---------------------------------------------------------------------------------------
+
+LAYER0 = ("layer0.Wx", "layer0.Wh", "layer0.b")
+
+
+def _with_layer0(params: Mapping[str, np.ndarray], *packed: np.ndarray) -> dict[str, np.ndarray]:
+    out = dict(params)
+    for name, value in zip(LAYER0, packed, strict=True):
+        out[name] = value
+    dtype = packed[-1].dtype  # complex under complex step: everything else follows
+    return {k: v.astype(dtype, copy=False) for k, v in out.items()}
+
+
+def check_to_layout(
+    problem: Problem,
+    layout: str,
+    method: str,
+    grads_to_layout: Callable[..., dict[str, np.ndarray]] = lr.grads_to_layout,
+) -> gradcheck.CheckResult:
+    """d loss / d (layer 0's weights in ``layout``) against ``grads_to_layout(packed grads)``."""
+    params = problem.params
+    weights = lr.to_layout(layout, *(params[k] for k in LAYER0))
+    if layout == "torch":  # a nonzero bias_hh, so that the sum of the two biases matters
+        rng = np.random.default_rng(problem.seed)
+        weights["bias_hh"] = rng.normal(size=weights["bias_hh"].shape).astype(problem.x.dtype)
+    names = list(weights)
+    loss_fn = model_loss_fn(problem)
+
+    def model(arrays: Sequence[np.ndarray]) -> Any:
+        packed = lr.from_layout(layout, dict(zip(names, arrays, strict=True)))
+        return loss_fn(_with_layer0(params, *packed))
+
+    def fn(*arrays: np.ndarray) -> Any:
+        return model(arrays)[0]
+
+    def grad(*arrays: np.ndarray) -> dict[str, np.ndarray]:
+        grads = model(arrays)[1]
+        return grads_to_layout(layout, *(grads[k] for k in LAYER0))
+
+    return gradcheck.check_grad(fn, grad, weights, **options(problem, method))
+
+
+def check_from_layout(
+    problem: Problem,
+    layout: str,
+    method: str,
+    grads_from_layout: Callable[..., tuple[np.ndarray, ...]] = lr.grads_from_layout,
+) -> gradcheck.CheckResult:
+    """For f(Wx, Wh, b) = <R, to_layout(Wx, Wh, b)>, df against ``grads_from_layout(R)``.
+
+    f is linear, so its gradient is the adjoint of the conversion applied to R: exactly what
+    grads_from_layout must compute. For torch, R gives bias_hh the weights of bias_ih (the
+    gradient of a function of their sum)."""
+    packed = {k.split(".")[1]: problem.params[k] for k in LAYER0}
+    rng = np.random.default_rng(problem.seed)
+    R = {k: rng.normal(size=v.shape) for k, v in lr.to_layout(layout, **packed).items()}
+    if layout == "torch":
+        R["bias_hh"] = R["bias_ih"].copy()
+    R = {k: v.astype(problem.x.dtype) for k, v in R.items()}
+
+    def fn(Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> Any:
+        weights = lr.to_layout(layout, Wx, Wh, b)
+        return sum(np.sum(R[k] * weights[k]) for k in R)
+
+    def grad(Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+        return grads_from_layout(layout, R)
+
+    return gradcheck.check_grad(fn, grad, packed, **options(problem, method))

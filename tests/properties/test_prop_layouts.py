@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from prop_support import expect_pass, model_loss_fn, options
+from prop_support import (
+    check_from_layout,
+    check_to_layout,
+    expect_pass,
+    model_loss_fn,
+    options,
+)
 
 import gradcheck
 import lstm_ref as lr
@@ -26,14 +32,6 @@ ONE_LAYER = problems(configs(N=(1, 3), T=(1, 4), L=1))
 MODELS = problems(configs(N=(1, 3), T=(1, 4), H=(1, 6), L=(1, 3)))
 PIN = Problem.build(Config(N=2, T=2, D=2, H=3, L=2, C=2))
 PIN1 = Problem.build(Config(N=2, T=2, D=3, H=2, L=1, C=2))
-LAYER0 = ("layer0.Wx", "layer0.Wh", "layer0.b")
-
-
-def _with_layer0(params, Wx, Wh, b):
-    out = dict(params)
-    out["layer0.Wx"], out["layer0.Wh"], out["layer0.b"] = Wx, Wh, b
-    dtype = b.dtype  # complex under complex step: everything else follows
-    return {k: v.astype(dtype, copy=False) for k, v in out.items()}
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -42,24 +40,7 @@ def _with_layer0(params, Wx, Wh, b):
 @example(problem=PIN1, layout="concat_hx")
 def test_grads_to_layout(method, problem, layout):
     """d loss / d (weights in the layout) == grads_to_layout(packed gradients)."""
-    params = problem.params
-    weights = lr.to_layout(layout, *(params[k] for k in LAYER0))
-    if layout == "torch":  # a nonzero bias_hh, so that the sum of the two biases matters
-        weights["bias_hh"] = np.random.default_rng(problem.seed).normal(size=4 * problem.config.H)
-    names = list(weights)
-    loss_fn = model_loss_fn(problem)
-
-    def fn(*arrays):
-        packed = lr.from_layout(layout, dict(zip(names, arrays, strict=True)))
-        return loss_fn(_with_layer0(params, *packed))[0]
-
-    def grad(*arrays):
-        packed = lr.from_layout(layout, dict(zip(names, arrays, strict=True)))
-        grads = loss_fn(_with_layer0(params, *packed))[1]
-        return lr.grads_to_layout(layout, *(grads[k] for k in LAYER0))
-
-    result = gradcheck.check_grad(fn, grad, weights, **options(problem, method))
-    expect_pass(result, (problem, layout))
+    expect_pass(check_to_layout(problem, layout, method), (problem, layout))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -67,27 +48,8 @@ def test_grads_to_layout(method, problem, layout):
 @example(problem=PIN1, layout="torch")
 @example(problem=PIN1, layout="per_gate_col")
 def test_grads_from_layout(method, problem, layout):
-    """For f(Wx, Wh, b) = <R, to_layout(Wx, Wh, b)>, df = grads_from_layout(R).
-
-    f is linear, so its gradient is the adjoint of the conversion applied to R: exactly
-    what grads_from_layout must compute. For torch, R gives bias_hh the same weights as
-    bias_ih (a gradient of a function of their sum)."""
-    params = problem.params
-    packed = {k.split(".")[1]: params[k] for k in LAYER0}
-    rng = np.random.default_rng(problem.seed)
-    R = {k: rng.normal(size=v.shape) for k, v in lr.to_layout(layout, **packed).items()}
-    if layout == "torch":
-        R["bias_hh"] = R["bias_ih"].copy()
-
-    def fn(Wx, Wh, b):
-        weights = lr.to_layout(layout, Wx, Wh, b)
-        return sum(np.sum(R[k] * weights[k]) for k in R)
-
-    def grad(Wx, Wh, b):
-        return lr.grads_from_layout(layout, R)
-
-    result = gradcheck.check_grad(fn, grad, packed, **options(problem, method))
-    expect_pass(result, (problem, layout))
+    """For f(Wx, Wh, b) = <R, to_layout(Wx, Wh, b)>, df = grads_from_layout(R)."""
+    expect_pass(check_from_layout(problem, layout, method), (problem, layout))
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -18,13 +18,21 @@ test session (see conftest.py).
 
 from __future__ import annotations
 
-import fnmatch
 import time
 
 import pytest
 from hypothesis import HealthCheck, Phase, find, settings
-from prop_support import cases, check_model, check_sequence, pinned, sequence_shapes
+from hypothesis import strategies as st
+from prop_support import (
+    cases,
+    check_from_layout,
+    check_model,
+    check_sequence,
+    check_to_layout,
+    sequence_shapes,
+)
 
+import lstm_ref as lr
 from lstm_ref.mutants import MUTANTS, Mutant
 from lstm_ref.strategies import Config, configs, problems
 
@@ -67,7 +75,7 @@ def smallest_shapes(mutant: Mutant, L_max: int) -> list[Config]:
     return out
 
 
-def search(mutant: Mutant, strategy, check, config_of) -> dict:
+def search(strategy, check, config_of) -> dict:
     """Find and shrink an example where ``check`` fails; log every example tried."""
     log: list[tuple[Config, bool]] = []
 
@@ -122,7 +130,7 @@ def test_model_property_catches_mutant(name, record_property):
     def check(problem):
         return check_model(problem, "central", loss=mutant.loss)
 
-    outcome = search(mutant, MODEL_STRATEGY, check, lambda problem: problem.config)
+    outcome = search(MODEL_STRATEGY, check, lambda problem: problem.config)
     verify(name, "model", outcome, L_max=4, record=record_property)
 
 
@@ -135,15 +143,107 @@ def test_sequence_property_catches_mutant(name, record_property):
         problem, douts = case
         return check_sequence(problem, douts, "central", lstm_backward=mutant.lstm_backward)
 
-    outcome = search(mutant, SEQUENCE_STRATEGY, check, lambda case: case[0].config)
+    outcome = search(SEQUENCE_STRATEGY, check, lambda case: case[0].config)
     verify(name, "sequence", outcome, L_max=1, record=record_property)
 
 
 def test_catalogue_covers_the_shapes_that_matter():
-    """At least 12 mutants, and bugs that only show for N > 1, T > 1 and L > 1."""
+    """At least 12 mutants, and bugs that only show for N > 1, for T > 1 and for L > 1."""
     assert len(MUTANTS) >= 12
     for atom in ("N>1", "T>1", "L>1"):
-        only = [m.name for m in MUTANTS.values() if atom in m.reveals and "any" not in m.reveals]
-        assert only, atom
-    assert fnmatch.filter(MUTANTS, "*") == list(MUTANTS)
-    assert pinned(SMALLEST, sequence_shapes)[0].config == SMALLEST
+        assert [m.name for m in MUTANTS.values() if m.reveals == atom], atom
+
+
+# ---------------------------------------------------------------------------------------
+# Planted bugs in the layout converters, against test_grads_to_layout / _from_layout.
+# ---------------------------------------------------------------------------------------
+
+
+def _torch_grads_like_weights(layout, dWx, dWh, db):
+    # a gradient converted like a weight: bias_hh's gradient comes out as zeros
+    convert = lr.to_layout if layout == "torch" else lr.grads_to_layout
+    return convert(layout, dWx, dWh, db)
+
+
+def _torch_grads_summed(layout, grads):
+    # a gradient converted back like a weight: d bias_ih + d bias_hh, twice db
+    convert = lr.from_layout if layout == "torch" else lr.grads_from_layout
+    return convert(layout, grads)
+
+
+def _concat_hx_f_i_swapped(layout, dWx, dWh, db):
+    # document 003 lists the forget gate first (Wf, Wi, Wc, Wo); the gate order is mixed up
+    out = lr.grads_to_layout(layout, dWx, dWh, db)
+    if layout == "concat_hx":
+        out["Wf"], out["Wi"], out["bf"], out["bi"] = out["Wi"], out["Wf"], out["bi"], out["bf"]
+    return out
+
+
+def _per_gate_row_Wh_transposed(layout, dWx, dWh, db):
+    # a column-vector formula in row-vector code: each recurrent block comes out transposed
+    out = lr.grads_to_layout(layout, dWx, dWh, db)
+    if layout == "per_gate_row":
+        for gate in "ifoc":
+            out[f"W_h{gate}"] = out[f"W_h{gate}"].T.copy()
+    return out
+
+
+# name, description, converter direction, buggy layout, the shape condition, converter
+CONVERTER_MUTANTS = {
+    "torch_bias_hh_grad_zero": (
+        "grads_to_layout converts torch gradients like weights: bias_hh gets zeros.",
+        "to", "torch", "any", _torch_grads_like_weights,
+    ),
+    "torch_bias_grads_summed": (
+        "grads_from_layout converts torch gradients like weights: db = d bias_ih + d bias_hh.",
+        "from", "torch", "any", _torch_grads_summed,
+    ),
+    "concat_hx_f_i_swapped": (
+        "grads_to_layout writes the input and forget gates' gradients under each other's "
+        "names in document 003's layout.",
+        "to", "concat_hx", "any", _concat_hx_f_i_swapped,
+    ),
+    "per_gate_row_Wh_transposed": (
+        "grads_to_layout transposes each recurrent block in document 004's layout.",
+        "to", "per_gate_row", "H>1", _per_gate_row_Wh_transposed,
+    ),
+}  # fmt: skip
+
+LAYOUT_STRATEGY = st.tuples(
+    problems(configs(**SMALL, L=1, heads=["last"], objectives=["softmax"])),
+    st.sampled_from(lr.LAYOUTS),
+)
+
+
+@pytest.mark.parametrize("name", list(CONVERTER_MUTANTS))
+def test_layout_property_catches_converter_mutant(name, record_property):
+    description, direction, layout, reveals, convert = CONVERTER_MUTANTS[name]
+    check_layout = check_to_layout if direction == "to" else check_from_layout
+
+    def check(example):
+        problem, drawn_layout = example
+        return check_layout(problem, drawn_layout, "central", convert)
+
+    outcome = search(LAYOUT_STRATEGY, check, lambda example: example)
+    log = outcome["log"]
+
+    def visible(example) -> bool:
+        problem, drawn_layout = example
+        return drawn_layout == layout and (reveals == "any" or problem.config.H > 1)
+
+    problem, found_layout = outcome["found"]
+    record_property(
+        "mutant",
+        {
+            "name": name,
+            "property": f"grads_{direction}_layout",
+            "description": description,
+            "reveals": f"layout={layout}" + ("" if reveals == "any" else f" and {reveals}"),
+            "smallest": f"{problem.config.shape} layout={found_layout}",
+            "tried": len(log),
+            "failed": sum(failed for _, failed in log),
+        },
+    )
+    assert not [ex for ex, failed in log if failed != visible(ex)]
+    expected = {**SMALLEST.sizes, "H": 1 if reveals == "any" else 2}
+    assert (problem.config.sizes, found_layout) == (expected, layout)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import gradcheck
 import lstm_ref as lr
-from gradcheck.strategies import arrays, cotangents, inputs, shapes
+from gradcheck.strategies import TINY, arrays, cotangents, inputs, shapes
 from lstm_ref.strategies import (
     FORGET_BIAS,
     REGIMES,
@@ -56,8 +56,13 @@ def test_arrays_are_bounded_finite_and_of_the_dtype(data, dtype, bound, fraction
     assert np.all(np.isfinite(x))
     assert np.all(np.abs(x) <= bound)
     assert np.all(np.abs(x) >= np.float32(fraction * bound) * (1 - 1e-6))
-    tiny = np.finfo(dtype).tiny
-    assert not np.any((x != 0) & (np.abs(x) < tiny))  # no subnormals
+    nonzero = np.abs(x[x != 0])
+    assert np.all(nonzero >= TINY[np.dtype(dtype).name])  # nothing close to underflow
+
+
+@given(arrays(50, tiny=0.0, bound=1e-300))
+def test_tiny_zero_allows_any_normal_number(x):
+    assert np.all((x == 0) | (np.abs(x) >= np.finfo(np.float64).tiny))
 
 
 @given(st.data())
@@ -112,6 +117,8 @@ GRADCHECK_BAD = [
     ("bound bool", lambda: arrays(3, bound=True), "bound"),
     ("min_magnitude negative", lambda: arrays(3, min_magnitude=-1), "min_magnitude"),
     ("min_magnitude >= bound", lambda: arrays(3, bound=1, min_magnitude=1), "smaller than bound"),
+    ("tiny negative", lambda: arrays(3, tiny=-1.0), "tiny"),
+    ("tiny >= bound", lambda: arrays(3, bound=1e-40, tiny=1e-30), "tiny must be smaller"),
     ("min_side 0", lambda: shapes(min_side=0), "min_side"),
     ("min_dims > max_dims", lambda: shapes(min_dims=3, max_dims=2), "larger than max_dims"),
     ("max_side float", lambda: shapes(max_side=2.0), "max_side"),
