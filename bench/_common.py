@@ -13,6 +13,7 @@ import ctypes
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -201,6 +202,27 @@ def _version(module: str) -> str | None:
     return str(getattr(mod, "__version__", "?"))
 
 
+def source_version() -> str | None:
+    """The repository's commit, marked ``+changes`` when gradcheck/ or lstm_ref/ differ from it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--", "gradcheck", "lstm_ref"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + (" +changes" if dirty else "")
+
+
 def machine(extra: Sequence[str] = ()) -> list[str]:
     """Lines describing the machine and the versions of everything measured."""
     config: Any = np.show_config(mode="dicts")
@@ -215,7 +237,8 @@ def machine(extra: Sequence[str] = ()) -> list[str]:
     versions = [f"{m} {v}" for m in ("torch", "jax", "dask") if (v := _version(m)) is not None]
     import gradcheck
 
-    versions.insert(0, f"gradcheck {gradcheck.__version__}")
+    source = source_version()
+    versions.insert(0, f"gradcheck {gradcheck.__version__}" + (f" ({source})" if source else ""))
     lines.append(", ".join(versions))
     if hasattr(os, "getloadavg"):
         lines.append("load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()))

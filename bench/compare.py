@@ -55,13 +55,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Iterable, Sequence  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
-from multiprocessing import get_context  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -275,6 +276,12 @@ def run_task(task: Task) -> Outcome:
     return Outcome(task, passed, error, time.perf_counter() - t0, common.CALLS[0] - calls0)
 
 
+def _terminate_workers(signum: int, frame: object) -> None:
+    for child in multiprocessing.active_children():
+        child.terminate()
+    raise SystemExit(128 + signum)
+
+
 def _worker_init() -> None:
     _torch_threads()
 
@@ -310,9 +317,11 @@ def run_tasks(tasks: Sequence[Task], jobs: int, log: Callable[[str], None]) -> l
         for task in order:
             report(run_task(task))
         return done
+    # a terminated run takes its workers with it (they would finish their tasks otherwise)
+    signal.signal(signal.SIGTERM, _terminate_workers)
     # spawned workers: fresh interpreters (jax and torch dislike fork), same BLAS settings
     with ProcessPoolExecutor(
-        jobs, mp_context=get_context("spawn"), initializer=_worker_init
+        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
     ) as pool:
         futures = [pool.submit(run_task, task) for task in order]
         for fut in as_completed(futures):
