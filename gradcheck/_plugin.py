@@ -53,6 +53,7 @@ class _State:
     checks: int = 0
     failed: int = 0
     worst: dict[str, Any] | None = None
+    write_errors: list[str] = field(default_factory=list)
 
     def start(self, item: pytest.Item | None) -> None:
         self.current = item
@@ -77,8 +78,11 @@ def _write_reports(state: _State, nodeid: str) -> None:
 
     for n, (title, result) in enumerate(state.pending, start=1):
         stem = str(state.report_dir / f"{_slug(nodeid)}-{n:03d}")
-        write_report(result, stem + ".html", title=title)
-        write_report(result, stem + ".json", title=title)
+        try:
+            write_report(result, stem + ".html", title=title)
+            write_report(result, stem + ".json", title=title)
+        except OSError as exc:  # a full disk must not crash the session
+            state.write_errors.append(f"{stem}: {exc}")
     state.pending = []
 
 
@@ -326,3 +330,9 @@ def _summary_line(state: _State, terminalreporter: Any) -> None:
     if state.report_dir is not None:
         line += f"; reports in {state.report_dir}"
     terminalreporter.write_line(line, red=bool(state.failed), green=not state.failed)
+    if state.write_errors:
+        terminalreporter.write_line(
+            f"gradcheck: {len(state.write_errors)} report(s) could not be written, the first: "
+            f"{state.write_errors[0]}",
+            yellow=True,
+        )
