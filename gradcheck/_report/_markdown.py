@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .._breakdown import Breakdown, breakdowns, groups, has_groups, runs
 from .._format import HEADER, SHOWN_INDICES, SHOWN_STEPS, cells, headline, index, ratio, run_line
 from .._result import CheckResult
@@ -102,4 +104,4 @@ def render_markdown(result: CheckResult, title: str | None = None) -> str:
     details.append(f"- options: {esc(opts)}")
     details.append(f"- noise of one evaluation: {result.noise:.3g}")
     lines += ["", "<details><summary>How the check ran</summary>", "", *details, "", "</details>"]
-    return "\n".join(lines).rstrip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
