@@ -62,7 +62,10 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by t
 
 __all__ = [
     "DTYPES",
+    "FORGET_BIAS",
+    "NEAR_ZERO",
     "REGIMES",
+    "SATURATION",
     "Config",
     "Problem",
     "configs",

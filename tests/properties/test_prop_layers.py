@@ -35,6 +35,7 @@ MODE_IDS = list(MODES)
 # Shapes where a bug hides most easily (one of everything) and where every path is present.
 ONES = Config(N=1, T=1, D=1, H=1, L=1, C=2)
 TWOS = Config(N=2, T=2, D=2, H=3, L=2, C=2)
+LARGEST = Config(N=5, T=8, D=8, H=8, L=4, C=4)
 
 
 def _configs(**kw):
@@ -50,6 +51,7 @@ def _with(cfg: Config, **changes) -> Config:
 @given(case=cases(problems(_configs(T=1, L=1)), step_shapes))
 @example(case=pinned(ONES, step_shapes))
 @example(case=pinned(_with(TWOS, T=1, L=1), step_shapes))
+@example(case=pinned(_with(LARGEST, T=1, L=1), step_shapes))
 def test_step_gradients(mode, case):
     """dx, dprev_h, dprev_c, dWx, dWh, db of one step, for upstream dnext_h and dnext_c."""
     problem, douts, method = in_mode(case, mode)
@@ -60,6 +62,7 @@ def test_step_gradients(mode, case):
 @given(case=cases(problems(_configs(L=1)), sequence_shapes))
 @example(case=pinned(ONES, sequence_shapes))
 @example(case=pinned(_with(TWOS, L=1), sequence_shapes))
+@example(case=pinned(_with(LARGEST, L=1), sequence_shapes))
 def test_sequence_gradients(mode, case):
     """dx, dh0, dWx, dWh, db, dc0 of one layer over T steps, for upstream gradients of
     every h_t and of the final cell state c_T."""
@@ -84,10 +87,11 @@ def test_sequence_gradients_in_hard_regimes(case):
 
 
 @pytest.mark.parametrize("mode", MODE_IDS)
-@given(case=cases(problems(_configs(N=(1, 4), T=(1, 6))), stack_shapes))
+@given(case=cases(problems(_configs()), stack_shapes))
 @example(case=pinned(ONES, stack_shapes))
 @example(case=pinned(TWOS, stack_shapes))
 @example(case=pinned(_with(TWOS, L=4), stack_shapes))
+@example(case=pinned(LARGEST, stack_shapes))
 def test_stack_gradients(mode, case):
     """dx and every layer's Wx, Wh, b, h0, c0 of L stacked layers, for an upstream gradient
     of every hidden state of the top layer."""
