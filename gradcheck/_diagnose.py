@@ -15,7 +15,7 @@ the shapes, and names the patterns that usually betray a kind of mistake (the ru
 ``block``           the error sits in one labelled block (or one group, one index of a named
                     axis);
 ``time_range``      the error sits in a range of time steps, or a weight gradient is wrong while
-                    the bias that shares its deltas is right and is smaller than it should be;
+                    the bias that shares its deltas is right and is a piece of the right sum;
 ``missing_term``    the analytic gradient misses an element-wise factor, several blocks get no
                     gradient at all, or the error spreads over everything with no simpler
                     pattern.
@@ -115,7 +115,7 @@ def _merge(candidates: list[Candidate], ctx: Context) -> list[Finding]:
     for c in candidates:
         merged.setdefault((c.kind, *c.key), []).append(c)
     wrong = set(ctx.wrong)
-    findings = []
+    kept: list[tuple[Finding, set[str], float]] = []
     for same in merged.values():
         best = max(same, key=lambda c: (c.quality, -order[c.inputs[0]]))
         names = sorted({n for c in same for n in c.inputs}, key=order.__getitem__)
@@ -130,29 +130,25 @@ def _merge(candidates: list[Candidate], ctx: Context) -> list[Finding]:
         if others:
             summary += f" (also {_inputs_text(others)})"
         evidence = dict(best.evidence)
-        evidence["inputs"] = names
-        evidence["coverage"] = round(coverage, 4)
-        evidence["quality"] = round(best.quality, 4)
-        findings.append(
-            Finding(
-                kind=best.kind,
-                input=primary,
-                summary=summary,
-                hint=best.hint,
-                evidence=evidence,
-                score=round(min(1.0, max(0.0, score)), 4),
-            )
+        evidence |= {
+            "inputs": names,
+            "coverage": round(coverage, 4),
+            "quality": round(best.quality, 4),
+        }
+        finding = Finding(
+            kind=best.kind,
+            input=primary,
+            summary=summary,
+            hint=best.hint,
+            evidence=evidence,
+            score=round(min(1.0, max(0.0, score)), 4),
         )
-    exact = {n for f in findings if f.evidence["quality"] == 1.0 for n in _names(f)}
-    findings = [f for f in findings if f.evidence["quality"] == 1.0 or not _names(f) <= exact]
+        kept.append((finding, set(names), best.quality))
+    # an exact finding makes the approximate ones on the same inputs redundant
+    exact = {n for _, names_, quality in kept if quality == 1.0 for n in names_}
+    findings = [f for f, names_, quality in kept if quality == 1.0 or not names_ <= exact]
     findings.sort(key=lambda f: (-f.score, order[f.input], f.kind))
     return findings[:MAX_FINDINGS]
-
-
-def _names(f: Finding) -> set[str]:
-    names = f.evidence["inputs"]
-    assert isinstance(names, list)
-    return set(names)
 
 
 def diagnose(inputs: Mapping[str, InputResult]) -> tuple[Finding, ...]:

@@ -400,11 +400,14 @@ class _Blocks:
         )
 
     def swap_ratio(self, i: int, j: int) -> float:
-        """Residual of blocks i, j exchanged over the residual in place (0 exact, capped at 1)."""
+        """Residual of blocks i, j exchanged over the residual in place (0 exact, capped at 1).
+
+        Both blocks must be wrong in place: the smaller of their residuals is the reference.
+        """
         if self.exact[i, j] and self.exact[j, i]:
             return 0.0
         res = max(self.res[i, j], self.res[j, i])
-        in_place = max(self.diag[i], self.diag[j])
+        in_place = min(self.diag[i], self.diag[j])
         return min(1.0, res / in_place) if in_place > 0 and math.isfinite(res) else 1.0
 
     def stand_out(self, j: int) -> float:
@@ -445,8 +448,9 @@ def rule_blocks(ctx: Context) -> list[Candidate]:
     """Patterns along labelled axes, read over every wrong input that has the axis.
 
     * ``swapped_blocks``: analytic block i ~ numeric block j and j ~ i. For each pair, the
-      ratio of the exchanged residual to the in-place one (0 exact, capped at 1) is averaged
-      over those inputs; quality is 1 minus that mean, for the best pair, when at least 0.3.
+      ratio of the exchanged residual to the smaller in-place one (0 exact, capped at 1) is
+      averaged over those inputs; quality is 1 minus that mean, for the best pair, when at
+      least 0.3 and the ratio is under 1/2 in at least one input.
     * ``missing_term``: the analytic is exactly zero in two or more blocks (numeric is not);
       quality 0.95 times the share of those inputs with the same zero blocks.
     * ``block``: one block is the worst in most inputs; quality is the mean over those inputs
@@ -466,9 +470,9 @@ def rule_blocks(ctx: Context) -> list[Candidate]:
             ratios = {p: [e.swap_ratio(*p) for e in entries] for p in pairs}
             i, j = min(pairs, key=lambda p: sum(ratios[p]))
             quality = 1 - sum(ratios[(i, j)]) / total
-            if quality >= 0.3:
+            hits = [e for e, r in zip(entries, ratios[(i, j)], strict=True) if r < 0.5]
+            if quality >= 0.3 and hits:
                 swapped = (i, j)
-                hits = [e for e, r in zip(entries, ratios[(i, j)], strict=True) if r < 0.5]
                 e = min(entries, key=lambda e: e.swap_ratio(i, j))
                 res = max(e.res[i, j], e.res[j, i])
                 names = (e.g.name,) + tuple(h.g.name for h in hits if h is not e)
