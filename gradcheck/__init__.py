@@ -16,24 +16,66 @@ True
 
 from __future__ import annotations
 
-from ._annotations import Annotation, AxisInfo
-from ._api import CheckOptions, check_grad, check_layer, check_loss, check_module, check_vjp
-from ._errors import (
-    ComplexStepError,
-    GradcheckError,
-    GradientCheckFailure,
-    InputMutationError,
-    InvalidArgumentError,
-    InvalidGradientError,
-    InvalidOutputError,
-    NondeterminismError,
-    NonFiniteError,
-    UserCodeError,
-)
-from ._report import report, write_report
-from ._result import CheckResult, DirectionCheck, ElementCheck, Finding, InputResult, Status
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._annotations import Annotation, AxisInfo
+    from ._api import CheckOptions, check_grad, check_layer, check_loss, check_module, check_vjp
+    from ._errors import (
+        ComplexStepError,
+        GradcheckError,
+        GradientCheckFailure,
+        InputMutationError,
+        InvalidArgumentError,
+        InvalidGradientError,
+        InvalidOutputError,
+        MissingDependencyError,
+        NondeterminismError,
+        NonFiniteError,
+        UserCodeError,
+    )
+    from ._report import report, write_report
+    from ._result import CheckResult, DirectionCheck, ElementCheck, Finding, InputResult, Status
 
 __version__ = "0.1.0"
+
+# Public names are imported on first use (PEP 562), so that ``import gradcheck`` (and the pytest
+# plugin, which every pytest session of an environment with gradcheck installed loads) is cheap.
+_SOURCES = {
+    "._annotations": ("Annotation", "AxisInfo"),
+    "._api": (
+        "CheckOptions",
+        "check_grad",
+        "check_layer",
+        "check_loss",
+        "check_module",
+        "check_vjp",
+    ),
+    "._errors": (
+        "ComplexStepError",
+        "GradcheckError",
+        "GradientCheckFailure",
+        "InputMutationError",
+        "InvalidArgumentError",
+        "InvalidGradientError",
+        "InvalidOutputError",
+        "MissingDependencyError",
+        "NondeterminismError",
+        "NonFiniteError",
+        "UserCodeError",
+    ),
+    "._report": ("report", "write_report"),
+    "._result": (
+        "CheckResult",
+        "DirectionCheck",
+        "ElementCheck",
+        "Finding",
+        "InputResult",
+        "Status",
+    ),
+}
+_WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "Annotation",
@@ -51,6 +93,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidGradientError",
     "InvalidOutputError",
+    "MissingDependencyError",
     "NonFiniteError",
     "NondeterminismError",
     "Status",
@@ -63,3 +106,16 @@ __all__ = [
     "report",
     "write_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

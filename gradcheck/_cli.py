@@ -28,10 +28,10 @@ import numpy as np
 
 from . import __version__
 from ._api import check_grad, check_layer, check_loss, check_module, check_vjp
-from ._errors import GradcheckError, InvalidArgumentError, UserCodeError
+from ._errors import GradcheckError, InvalidArgumentError, MissingDependencyError, UserCodeError
 from ._format import headline
 from ._report import FORMATS, format_for, report
-from ._report._deps import MissingDependencyError, require
+from ._report._deps import require
 from ._result import CheckResult
 
 __all__ = [

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidGradientError",
     "InvalidOutputError",
+    "MissingDependencyError",
     "NondeterminismError",
     "NonFiniteError",
     "UserCodeError",
@@ -97,3 +98,23 @@ class GradientCheckFailure(GradcheckError, AssertionError):
     def __init__(self, message: str, result: object) -> None:
         super().__init__(message)
         self.result = result
+
+
+class MissingDependencyError(GradcheckError, ImportError):
+    """An optional dependency is not installed; the message names the extra that provides it."""
+
+
+for _cls in (
+    ComplexStepError,
+    GradcheckError,
+    GradientCheckFailure,
+    InputMutationError,
+    InvalidArgumentError,
+    InvalidGradientError,
+    InvalidOutputError,
+    MissingDependencyError,
+    NondeterminismError,
+    NonFiniteError,
+    UserCodeError,
+):
+    _cls.__module__ = "gradcheck"  # tracebacks and pytest show gradcheck.<Error>

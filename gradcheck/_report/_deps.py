@@ -5,14 +5,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .._errors import GradcheckError
+from .._errors import MissingDependencyError
 
 #: the extra of the package that provides each optional module
 EXTRAS = {"matplotlib": "report", "jinja2": "report", "tqdm": "progress"}
-
-
-class MissingDependencyError(GradcheckError, ImportError):
-    """An optional dependency is not installed; the message names the extra that provides it."""
 
 
 def require(module: str, what: str) -> ModuleType:

@@ -99,3 +99,13 @@ def test_annotations_are_attached():
     assert ann.group == "fc"
     assert ann.axes[1].block_of(2, 3) == "c"
     assert result.inputs["x"].annotation is None
+
+
+def test_public_names_resolve_lazily():
+    import gradcheck
+
+    assert sorted(gradcheck.__all__) == sorted(set(gradcheck.__all__))
+    for name in gradcheck.__all__:
+        assert getattr(gradcheck, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        gradcheck.nope  # noqa: B018
