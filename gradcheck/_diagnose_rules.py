@@ -808,14 +808,15 @@ def rule_weight_bias(ctx: Context) -> list[Candidate]:
     kind = "time_range" if short else "wrong_input"
     if short:
         why = (
-            "It is a piece of the right sum (shorter, the rest adding to it), as when it sums "
-            "over only some of the steps or rows: e.g. only the last time step's delta instead "
-            "of every step's."
+            "It is a shorter piece of the right sum, as when it sums over only some of the "
+            "steps or rows (e.g. only the last time step's delta instead of every step's); "
+            "less likely, each delta is paired with the wrong operand."
         )
     else:
         why = (
-            "It is not a piece of the right sum, so it most likely pairs each delta with the "
-            "wrong operand (the state at step t instead of t-1, another layer's input)."
+            "It is not a shorter piece of the right sum, so most likely each delta is paired "
+            "with the wrong operand (the state at step t instead of t-1, another layer's "
+            "input); less likely, it sums over only some of the steps or rows."
         )
     out = []
     for w, b, k, ratio, proj in pairs:
