@@ -284,20 +284,38 @@ def check_to_layout(
     return gradcheck.check_grad(fn, grad, weights, **options(problem, method))
 
 
+def adjoint_weights(
+    arrays: Mapping[str, np.ndarray], rng: np.random.Generator, aligned: bool = True
+) -> dict[str, np.ndarray]:
+    """Random weights R for a linear test function ``f(x) = <R, x>`` at the point ``arrays``.
+
+    With ``aligned`` (the default) each weight has the sign of its element, so the terms of
+    the inner product do not cancel: gradcheck estimates the rounding noise of a
+    ``check_grad`` function from ``|f|``, and a value that cancels to near zero understates
+    it (see test_prop_layouts.test_complex_step_guard_with_a_cancelling_value).
+    """
+    out = {}
+    for key, value in arrays.items():
+        r = rng.normal(size=value.shape)
+        out[key] = np.abs(r) * np.sign(value) if aligned else r
+    return out
+
+
 def check_from_layout(
     problem: Problem,
     layout: str,
     method: str,
     grads_from_layout: Callable[..., tuple[np.ndarray, ...]] = lr.grads_from_layout,
+    aligned: bool = True,
 ) -> gradcheck.CheckResult:
     """For f(Wx, Wh, b) = <R, to_layout(Wx, Wh, b)>, df against ``grads_from_layout(R)``.
 
     f is linear, so its gradient is the adjoint of the conversion applied to R: exactly what
     grads_from_layout must compute. For torch, R gives bias_hh the weights of bias_ih (the
-    gradient of a function of their sum)."""
+    gradient of a function of their sum). ``aligned``: see :func:`adjoint_weights`."""
     packed = {k.split(".")[1]: problem.params[k] for k in LAYER0}
     rng = np.random.default_rng(problem.seed)
-    R = {k: rng.normal(size=v.shape) for k, v in lr.to_layout(layout, **packed).items()}
+    R = adjoint_weights(lr.to_layout(layout, **packed), rng, aligned)
     if layout == "torch":
         R["bias_hh"] = R["bias_ih"].copy()
     R = {k: v.astype(problem.x.dtype) for k, v in R.items()}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 from prop_support import (
+    adjoint_weights,
     check_from_layout,
     check_to_layout,
     expect_pass,
@@ -86,10 +87,10 @@ def test_grads_from_torch(method, problem):
     """For f(params) = <R, params_to_torch(params)>, df = grads_from_torch(R)."""
     sd, h0, c0 = lr.params_to_torch(problem.params)
     rng = np.random.default_rng(problem.seed)
-    R = {k: rng.normal(size=v.shape) for k, v in sd.items()}
+    R = adjoint_weights({**sd, "h0": h0, "c0": c0}, rng)
     for k in range(problem.config.L):
         R[f"lstm.bias_hh_l{k}"] = R[f"lstm.bias_ih_l{k}"].copy()
-    R_h0, R_c0 = rng.normal(size=h0.shape), rng.normal(size=c0.shape)
+    R_h0, R_c0 = R.pop("h0"), R.pop("c0")
     names = list(problem.params)
 
     def fn(*arrays):
@@ -102,3 +103,20 @@ def test_grads_from_torch(method, problem):
 
     result = gradcheck.check_grad(fn, grad, problem.params, **options(problem, method))
     expect_pass(result, problem)
+
+
+# Found by the soak run (before adjoint_weights aligned R with the weights): here
+# f = <R, to_layout(W)> is -0.0088, a sum of terms of total magnitude 18.8. gradcheck's
+# complex-step guard (complex step against central differences along one direction) takes
+# the rounding noise of a check_grad function as 2 eps |f|, a thousand times too small, and
+# wrongly calls the function not complex-step safe. Pinned until the guard measures the noise.
+@pytest.mark.xfail(
+    strict=True,
+    raises=gradcheck.ComplexStepError,
+    reason="gradcheck's complex-step guard estimates the noise from |f|, which can cancel",
+)
+@settings(phases=[Phase.explicit])
+@given(problem=ONE_LAYER, layout=st.sampled_from(lr.LAYOUTS))
+@example(problem=Problem.build(Config(N=1, T=1, D=3, H=2, L=1, C=2), seed=4), layout="torch")
+def test_complex_step_guard_with_a_cancelling_value(problem, layout):
+    check_from_layout(problem, layout, "complex", aligned=False)
