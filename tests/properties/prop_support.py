@@ -245,6 +245,10 @@ def in_mode(case: Case, mode: str) -> tuple[Problem, tuple[np.ndarray, ...], str
 # ---------------------------------------------------------------------------------------
 
 LAYER0 = ("layer0.Wx", "layer0.Wh", "layer0.b")
+# Scale of the random bias_hh given to torch layouts (bias_ih holds the model's b): enough
+# for the loss to read the sum of the two, not so much that it saturates the gates (see
+# test_prop_layouts.test_complex_step_with_saturated_gates_and_small_gradients).
+BIAS_HH_SCALE = 0.1
 
 
 def _with_layer0(params: Mapping[str, np.ndarray], *packed: np.ndarray) -> dict[str, np.ndarray]:
@@ -266,7 +270,8 @@ def check_to_layout(
     weights = lr.to_layout(layout, *(params[k] for k in LAYER0))
     if layout == "torch":  # a nonzero bias_hh, so that the sum of the two biases matters
         rng = np.random.default_rng(problem.seed)
-        weights["bias_hh"] = rng.normal(size=weights["bias_hh"].shape).astype(problem.x.dtype)
+        bias_hh = BIAS_HH_SCALE * rng.normal(size=weights["bias_hh"].shape)
+        weights["bias_hh"] = bias_hh.astype(problem.x.dtype)
     names = list(weights)
     loss_fn = model_loss_fn(problem)
 
@@ -328,3 +333,50 @@ def check_from_layout(
         return grads_from_layout(layout, R)
 
     return gradcheck.check_grad(fn, grad, packed, **options(problem, method))
+
+
+def check_to_torch(
+    problem: Problem, method: str, bias_hh_scale: float = BIAS_HH_SCALE
+) -> gradcheck.CheckResult:
+    """d loss / d (nn.LSTM + nn.Linear state dict, h0, c0) against ``grads_to_torch``."""
+    sd, h0, c0 = lr.params_to_torch(problem.params)
+    rng = np.random.default_rng(problem.seed)
+    for k in range(problem.config.L):  # nonzero bias_hh: the loss reads bias_ih + bias_hh
+        sd[f"lstm.bias_hh_l{k}"] = bias_hh_scale * rng.normal(size=sd[f"lstm.bias_hh_l{k}"].shape)
+    inputs = {**sd, "h0": h0, "c0": c0}
+    names = list(sd)
+    loss_fn = model_loss_fn(problem)
+
+    def model(arrays: Sequence[np.ndarray]) -> Any:
+        state = dict(zip(names, arrays[:-2], strict=True))
+        return loss_fn(lr.params_from_torch(state, arrays[-2], arrays[-1]))
+
+    def fn(*arrays: np.ndarray) -> Any:
+        return model(arrays)[0]
+
+    def grad(*arrays: np.ndarray) -> dict[str, np.ndarray]:
+        sd_grads, dh0, dc0 = lr.grads_to_torch(model(arrays)[1])
+        return {**sd_grads, "h0": dh0, "c0": dc0}
+
+    return gradcheck.check_grad(fn, grad, inputs, **options(problem, method))
+
+
+def check_from_torch(problem: Problem, method: str, aligned: bool = True) -> gradcheck.CheckResult:
+    """For f(params) = <R, params_to_torch(params)>, df against ``grads_from_torch(R)``."""
+    sd, h0, c0 = lr.params_to_torch(problem.params)
+    rng = np.random.default_rng(problem.seed)
+    R = adjoint_weights({**sd, "h0": h0, "c0": c0}, rng, aligned)
+    for k in range(problem.config.L):
+        R[f"lstm.bias_hh_l{k}"] = R[f"lstm.bias_ih_l{k}"].copy()
+    R_h0, R_c0 = R.pop("h0"), R.pop("c0")
+    names = list(problem.params)
+
+    def fn(*arrays: np.ndarray) -> Any:
+        sd, h0, c0 = lr.params_to_torch(dict(zip(names, arrays, strict=True)))
+        total = np.sum(R_h0 * h0) + np.sum(R_c0 * c0)
+        return total + sum(np.sum(R[k] * sd[k]) for k in R)
+
+    def grad(*arrays: np.ndarray) -> dict[str, np.ndarray]:
+        return lr.grads_from_torch(R, R_h0, R_c0)
+
+    return gradcheck.check_grad(fn, grad, problem.params, **options(problem, method))

@@ -10,17 +10,15 @@ form (``params_from_torch`` / ``grads_to_torch`` and ``params_to_torch`` /
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 from prop_support import (
-    adjoint_weights,
     check_from_layout,
+    check_from_torch,
     check_to_layout,
+    check_to_torch,
     expect_pass,
-    model_loss_fn,
-    options,
 )
 
 import gradcheck
@@ -58,26 +56,7 @@ def test_grads_from_layout(method, problem, layout):
 @example(problem=PIN)
 def test_grads_to_torch(method, problem):
     """d loss / d (nn.LSTM + nn.Linear state dict, h0, c0) == grads_to_torch(grads)."""
-    sd, h0, c0 = lr.params_to_torch(problem.params)
-    rng = np.random.default_rng(problem.seed)
-    for k in range(problem.config.L):  # nonzero bias_hh: the loss reads bias_ih + bias_hh
-        sd[f"lstm.bias_hh_l{k}"] = rng.normal(size=sd[f"lstm.bias_hh_l{k}"].shape)
-    inputs = {**sd, "h0": h0, "c0": c0}
-    names = list(sd)
-    loss_fn = model_loss_fn(problem)
-
-    def model(*arrays):
-        return lr.params_from_torch(dict(zip(names, arrays[:-2], strict=True)), *arrays[-2:])
-
-    def fn(*arrays):
-        return loss_fn(model(*arrays))[0]
-
-    def grad(*arrays):
-        sd_grads, dh0, dc0 = lr.grads_to_torch(loss_fn(model(*arrays))[1])
-        return {**sd_grads, "h0": dh0, "c0": dc0}
-
-    result = gradcheck.check_grad(fn, grad, inputs, **options(problem, method))
-    expect_pass(result, problem)
+    expect_pass(check_to_torch(problem, method), problem)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -85,24 +64,13 @@ def test_grads_to_torch(method, problem):
 @example(problem=PIN)
 def test_grads_from_torch(method, problem):
     """For f(params) = <R, params_to_torch(params)>, df = grads_from_torch(R)."""
-    sd, h0, c0 = lr.params_to_torch(problem.params)
-    rng = np.random.default_rng(problem.seed)
-    R = adjoint_weights({**sd, "h0": h0, "c0": c0}, rng)
-    for k in range(problem.config.L):
-        R[f"lstm.bias_hh_l{k}"] = R[f"lstm.bias_ih_l{k}"].copy()
-    R_h0, R_c0 = R.pop("h0"), R.pop("c0")
-    names = list(problem.params)
+    expect_pass(check_from_torch(problem, method), problem)
 
-    def fn(*arrays):
-        sd, h0, c0 = lr.params_to_torch(dict(zip(names, arrays, strict=True)))
-        total = np.sum(R_h0 * h0) + np.sum(R_c0 * c0)
-        return total + sum(np.sum(R[k] * sd[k]) for k in R)
 
-    def grad(*arrays):
-        return lr.grads_from_torch(R, R_h0, R_c0)
-
-    result = gradcheck.check_grad(fn, grad, problem.params, **options(problem, method))
-    expect_pass(result, problem)
+# ---------------------------------------------------------------------------------------
+# Failures the soak run found, all false alarms of gradcheck (the analytic gradients are
+# right), pinned until gradcheck handles them. The properties above avoid the conditions.
+# ---------------------------------------------------------------------------------------
 
 
 # Found by the soak run (before adjoint_weights aligned R with the weights): here
@@ -120,3 +88,34 @@ def test_grads_from_torch(method, problem):
 @example(problem=Problem.build(Config(N=1, T=1, D=3, H=2, L=1, C=2), seed=4), layout="torch")
 def test_complex_step_guard_with_a_cancelling_value(problem, layout):
     check_from_layout(problem, layout, "complex", aligned=False)
+
+
+# Same cause, central differences: f = <R, params_to_torch(params)> cancels to near zero and
+# a rounding-level difference on fc.W (relative 1.8e-11) is judged a mismatch.
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="gradcheck underestimates the rounding noise of a check_grad value that cancels",
+)
+@settings(phases=[Phase.explicit])
+@given(problem=MODELS)
+@example(problem=Problem.build(Config(N=1, T=1, D=4, H=4, L=1, C=4), seed=511))
+def test_central_differences_with_a_cancelling_value(problem):
+    expect_pass(check_from_torch(problem, "central", aligned=False), problem)
+
+
+# Found by the soak run (when bias_hh was drawn with std 1, not 0.1): the extra bias
+# saturates the gates, and the LSTM gradients (about 2e-6) lose digits in the analytic
+# formula s * (1 - s) near s = 1. Their relative error of 3e-12 is rounding, but gradcheck's
+# complex-step threshold scales with the median gradient over the inputs (2e-6 here, as
+# 6 of 8 inputs are LSTM ones), not with the adjoints (0.1 to 1) whose rounding it is.
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="gradcheck's complex-step threshold ignores rounding relative to the adjoints",
+)
+@settings(phases=[Phase.explicit])
+@given(problem=MODELS)
+@example(problem=Problem.build(Config(N=1, T=4, D=2, H=1, L=1, C=3), seed=4))
+def test_complex_step_with_saturated_gates_and_small_gradients(problem):
+    expect_pass(check_to_torch(problem, "complex", bias_hh_scale=1.0), problem)
