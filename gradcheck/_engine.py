@@ -56,7 +56,9 @@ F64 = NDArray[np.float64]
 
 #: rounding noise of one evaluation, before it is measured: NOISE_C * eps * magnitude
 NOISE_C = 2.0
-#: floor of every threshold: FLOOR_C * eps * (|analytic| + gradient scale of the input)
+#: floor of every threshold: FLOOR_C * eps * (|analytic| + gradient scale of the input + size of f)
+#: (the last term bounds the rounding of a backward pass whose adjoints are larger than the
+#: gradients checked, e.g. through a saturated tanh, where 1 - tanh**2 keeps few digits)
 FLOOR_C = 64.0
 #: complex step error estimate: CS_C * eps * (|numeric| + largest |analytic| of the input)
 CS_C = 256.0
@@ -325,12 +327,23 @@ class Engine:
         dtypes = [self.work[k].dtype for k in self.wrt] + list(base.out_dtypes)
         self.eps = max(float(np.finfo(dt).eps) for dt in dtypes)
         self.tau = self.eps ** (1 / 3)
-        self.noise_guess = NOISE_C * self.eps * max(base.magnitude, abs(self.f0))
+        # rounding noise of one evaluation, before it is measured: relative to the magnitude of
+        # the terms summed into the value, not to the value itself, which may cancel to near 0;
+        # sum |g_j x_j| (the size of the first-order terms) stands in for it when the function
+        # does not expose its terms
+        linear = sum(
+            float(np.sum(np.abs(self.grads[k] * self.work[k].astype(np.float64)))) for k in self.wrt
+        )
+        self.fscale = max(base.magnitude, abs(self.f0), linear)
+        self.noise_guess = NOISE_C * self.eps * self.fscale
         # gradient scale of each input for the threshold floor: its largest |analytic|, but at
-        # least the median of those over all inputs (rounding in a backward pass is relative to
-        # the adjoints flowing through it, not to the final value of a small gradient)
+        # least a typical gradient of the whole check (the median of those maxima, or the root
+        # mean square of all gradient elements): rounding in a backward pass is relative to the
+        # adjoints flowing through it, not to the final value of a small gradient
         largest = {k: float(np.max(np.abs(self.grads[k]))) for k in self.wrt}
-        typical = float(np.median(list(largest.values())))
+        count = sum(self.grads[k].size for k in self.wrt)
+        rms = math.sqrt(sum(float(np.sum(self.grads[k] ** 2)) for k in self.wrt) / count)
+        typical = max(float(np.median(list(largest.values()))), rms)
         self.gscale = {k: max(g, typical) for k, g in largest.items()}
 
         if self.opts.method == "complex":
@@ -410,6 +423,11 @@ class Engine:
             for w in self.work
         ]
         self.tau_c = 1e-20 if self.eps < 1e-10 else 1e-10
+        # the imaginary parts are no more precise than the smallest subnormal number: with tiny
+        # derivatives (1e-300) they underflow and lose relative precision
+        self.subnormal = max(
+            float(np.finfo(w.dtype).smallest_subnormal) for w in self.cwork if w.dtype.kind == "c"
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             try:
@@ -429,30 +447,27 @@ class Engine:
                 "it discards the imaginary part (a float cast, np.real or abs?); use "
                 "method='central'"
             )
-        # one random direction: complex step and central differences must agree
+        # one random direction: the complex step and (confirmed) central differences must agree
         u = self._direction(self.wrt)
-        h = self.tau
-        plus, minus, cplus = list(self.work), list(self.work), list(self.cwork)
+        scaled = {k: u[k] * np.maximum(1.0, np.abs(self.work[k])) for k in self.wrt}
+        cplus = list(self.cwork)
         for k in self.wrt:
-            scaled = u[k] * np.maximum(1.0, np.abs(self.work[k]))
-            plus[k] = (self.work[k] + h * scaled).astype(self.work[k].dtype)
-            minus[k] = (self.work[k] - h * scaled).astype(self.work[k].dtype)
-            cplus[k] = self.cwork[k] + 1j * self.tau_c * scaled
+            cplus[k] = self.cwork[k] + 1j * self.tau_c * scaled[k]
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             vc = self._eval(cplus, "at a complex-step point")
         cs = float(np.imag(vc)) / self.tau_c
-        fp = float(np.real(self._eval(plus, "along a random direction")))
-        fm = float(np.real(self._eval(minus, "along a random direction")))
-        num = (fp - fm) / (2 * h)
-        err = 2 * self.noise_guess / (2 * h) + h * abs(fp - 2 * self.f0 + fm) / (6 * h)
-        tol = 16 * self.opts.safety * err + FLOOR_C * self.eps * abs(cs)
-        if abs(cs - num) > tol:
+        gmag = sum(float(np.sum(np.abs(self.grads[k] * scaled[k]))) for k in self.wrt)
+        floor = np.array([FLOOR_C * self.eps * (abs(cs) + gmag)])
+        line = _DirectionLine(self, self.wrt, scaled, slope=cs)
+        verdict = self._judge(line, floor, user_tolerance=False)
+        if verdict.status[0] == Status.MISMATCH:
             raise ComplexStepError(
                 f"method='complex': along a random direction the complex step gives {cs:.6g} "
-                f"but central differences give {num:.6g}; the function is not complex-step "
-                "safe (abs, maximum, comparisons or conjugation on complex values in its forward "
-                "pass). Use method='central'"
+                f"but central differences give {verdict.numeric[0]:.6g} (error estimate "
+                f"{verdict.error_estimate[0]:.3g}); the function is not complex-step safe (abs, "
+                "maximum, comparisons or conjugation on complex values in its forward pass). "
+                "Use method='central'"
             )
 
     # ---- modes ---------------------------------------------------------------------------------
@@ -557,15 +572,18 @@ class Engine:
 
     # ---- lines: the shared numerics of element-wise and directional checks ---------------------
 
-    def _threshold(self, numeric: F64, err: F64, floor: F64) -> F64:
-        if self.opts.atol is not None or self.opts.rtol is not None:
+    def _threshold(self, numeric: F64, err: F64, floor: F64, user: bool = True) -> F64:
+        if user and (self.opts.atol is not None or self.opts.rtol is not None):
             out: F64 = (self.opts.atol or 0.0) + (self.opts.rtol or 0.0) * np.abs(numeric)
             return out
         thr: F64 = self.opts.safety * err + floor
         return thr
 
-    def _judge(self, lines: _Line, floor: F64) -> _Lines:
-        """Stage 1 on every line, stage 2 (confirmation) on the lines stage 1 flagged."""
+    def _judge(self, lines: _Line, floor: F64, user_tolerance: bool = True) -> _Lines:
+        """Stage 1 on every line, stage 2 (confirmation) on the lines stage 1 flagged.
+
+        ``user_tolerance=False`` ignores the caller's rtol/atol (for internal consistency checks).
+        """
         n = lines.count
         everything = np.arange(n)
         # central: steps h; richardson: steps 2h and 4h (extrapolation amplifies noise, so it
@@ -585,7 +603,7 @@ class Engine:
                 curvature = self.tau * np.abs(fp - 2 * self.f0 + fm) / (3 * (dp + dm))
                 err = noise / dp + curvature
             numeric = a1 + resid
-            return numeric, err, self._threshold(numeric, err, floor), a1
+            return numeric, err, self._threshold(numeric, err, floor, user_tolerance), a1
 
         numeric, err, thr, analytic = stage1(self.noise_guess)
         flagged = np.abs(analytic - numeric) > thr
@@ -604,12 +622,12 @@ class Engine:
             for m in (1.0, 2.0, 4.0):
                 if m not in sub:
                     sub[m] = lines.at(m, sel)
-            verdict = self._stage2(sub, floor[sel], lines.noise(flagged))
+            verdict = self._stage2(sub, floor[sel], lines.noise(flagged), user_tolerance)
             numeric[sel], err[sel], thr[sel], status[sel], analytic[sel] = verdict
         return _Lines(numeric, analytic, err, thr, status)
 
     def _stage2(
-        self, evals: dict[float, _Eval], floor: F64, noise: float
+        self, evals: dict[float, _Eval], floor: F64, noise: float, user_tolerance: bool = True
     ) -> tuple[F64, F64, F64, NDArray[np.int8], F64]:
         """Richardson over steps h, 2h, 4h on the residual; kink test on one-sided slopes.
 
@@ -631,7 +649,7 @@ class Engine:
         fp, fm, dp, dm, analytic = evals[1.0]
         numeric = analytic + r_hi
         err = np.abs(r_lo - r_hi) + 1.5 * noise / s[2.0]
-        thr = self._threshold(numeric, err, floor)
+        thr = self._threshold(numeric, err, floor, user_tolerance)
         # one-sided slopes at h, and extrapolated to a zero step (removes their O(h) truncation)
         fp2, fm2, dp2, dm2, _ = evals[2.0]
         up, down = (fp - self.f0) / dp, (self.f0 - fm) / dm
@@ -673,7 +691,7 @@ class Engine:
     # ---- element-wise checks -----------------------------------------------------------------
 
     def _floor(self, k: int, a: F64) -> F64:
-        out: F64 = FLOOR_C * self.eps * (np.abs(a) + self.gscale[k])
+        out: F64 = FLOOR_C * self.eps * (np.abs(a) + self.gscale[k] + self.fscale)
         return out
 
     def _check_elements(self, k: int, idx: NDArray[np.intp]) -> None:
@@ -694,7 +712,7 @@ class Engine:
         probes = [(k, int(j), v) for j, v in zip(idx, cx + 1j * h, strict=True)]
         values = self._eval_elements(probes, self.cwork)
         numeric = np.imag(values).astype(np.float64) / h
-        err = CS_C * self.eps * (np.abs(numeric) + self.gscale[k])
+        err = CS_C * (self.eps * (np.abs(numeric) + self.gscale[k]) + self.subnormal / h)
         thr = self._threshold(numeric, err, self._floor(k, a))
         status = np.where(np.abs(a - numeric) > thr, Status.MISMATCH, Status.OK).astype(np.int8)
         return _Lines(numeric, a, err, thr, status)
@@ -729,7 +747,7 @@ class Engine:
             v = self._eval(arrays, "along a random direction (complex step)")
             numeric = np.array([float(np.imag(v)) / self.tau_c])
             analytic = np.array([sum(float(np.sum(self.grads[k] * scaled[k])) for k in ks)])
-            err = CS_C * self.eps * (np.abs(numeric) + gmag)
+            err = CS_C * (self.eps * (np.abs(numeric) + gmag) + self.subnormal / self.tau_c)
             thr = self._threshold(numeric, err, floor)
             bad = abs(analytic[0] - numeric[0]) > thr[0]
             status = Status.MISMATCH if bad else Status.OK
@@ -906,10 +924,17 @@ class _DirectionLine(_Line):
 
     count = 1
 
-    def __init__(self, engine: Engine, ks: Sequence[int], scaled: dict[int, F64]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ks: Sequence[int],
+        scaled: dict[int, F64],
+        slope: float | None = None,
+    ) -> None:
         self.engine = engine
         self.ks = tuple(ks)
         self.scaled = scaled
+        self.slope = slope  # compare against this number instead of <g, u> (complex-step guard)
         self.measured: float | None = None
 
     def _shifted(self, t: float) -> tuple[Arrays, float]:
@@ -931,7 +956,7 @@ class _DirectionLine(_Line):
         fp = float(np.real(e._eval(plus, "along a random direction")))
         fm = float(np.real(e._eval(minus, "along a random direction")))
         # compare along the displacement actually representable in the inputs' dtypes
-        a = (dot_p - dot_m) / (2 * step)
+        a = (dot_p - dot_m) / (2 * step) if self.slope is None else self.slope
         return np.array([fp]), np.array([fm]), np.array([step]), np.array([step]), np.array([a])
 
     def noise(self, flagged: NDArray[np.bool_]) -> float:
