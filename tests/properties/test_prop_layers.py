@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import Phase, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from prop_support import (
     MODES,
@@ -133,18 +133,9 @@ def _check_fc(case, mode):
     expect_pass(result, {"temporal": temporal, **{k: v.shape for k, v in inputs.items()}})
 
 
-@pytest.mark.parametrize("mode", MODE_IDS)
-@given(case=fc_cases())
-def test_fc_layer_gradients(mode, case):
-    """affine and temporal affine: dx, dW, db (the FC layer on top of the LSTM)."""
-    _check_fc(case, mode)
-
-
-# Found by the soak run (when arrays() still drew nonzero elements as small as 1e-300): with
-# w = 1e-300 the complex step's imaginary part 1e-20 * 1e-300 is a subnormal number and loses
-# relative precision; gradcheck's complex-step error estimate does not allow for that and
-# reports a relative mismatch of 1e-5 on dx. arrays() now keeps nonzero elements above
-# gradcheck.strategies.TINY; this pins the case until the estimate covers underflow.
+# Found by the soak run (when arrays() still drew nonzero elements down to 1e-300): with
+# w = 1e-300 the complex step's imaginary part 1e-20 * 1e-300 is a subnormal number with few
+# digits, and gradcheck called a relative error of 1e-5 on dx a mismatch (fixed there since).
 UNDERFLOW = (
     False,
     {"x": np.array([[0.0]]), "w": np.array([[1e-300]]), "b": np.array([0.0])},
@@ -152,16 +143,12 @@ UNDERFLOW = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="gradcheck's complex-step error estimate ignores underflow to subnormal numbers",
-)
-@settings(phases=[Phase.explicit])
+@pytest.mark.parametrize("mode", MODE_IDS)
 @given(case=fc_cases())
 @example(case=UNDERFLOW)
-def test_fc_layer_complex_step_near_underflow(case):
-    _check_fc(case, "complex")
+def test_fc_layer_gradients(mode, case):
+    """affine and temporal affine: dx, dW, db (the FC layer on top of the LSTM)."""
+    _check_fc(case, mode)
 
 
 @st.composite
