@@ -147,13 +147,23 @@ def median_call_time(fn: Callable[[], object], *, calls: int = 200, warmup: int 
     return statistics.median(times)
 
 
+def bare_calls(model: Model, params: Mapping[str, Array], n: int) -> float:
+    """Wall time of ``n`` calls of ``model(params)`` (run in executor workers by overhead.py)."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model(params)
+    return time.perf_counter() - t0
+
+
 def fmt_time(seconds: float) -> str:
     """``1.23 ms``, ``45.6 ms``, ``7.89 s``."""
     if seconds < 1e-3:
         return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
+    if seconds < 600:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 60:.0f} min"
 
 
 # ------------------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ worker processes (default: the number of cores).
 
 A full-Jacobian check (torch's slow mode, gradcheck's full mode) at the medium shape takes one
 to several minutes. By default the medium shape gets them for the wall time (one run each) and
-for the planted bugs caught by torch's slow mode and gradcheck's full central mode; ``--heavy``
-adds the rest (false failures over all seeds, detection floors, full Richardson and complex
-step on every planted bug), ``--light`` drops them all.
+for the planted bugs caught and the detection floors of torch's slow mode and gradcheck's full
+central mode; ``--heavy`` adds the rest (false failures over all seeds, full Richardson and
+complex step on every planted bug and their floors), ``--light`` drops them all.
 
 BLAS runs on one thread per process unless
 ``OPENBLAS_NUM_THREADS`` is set (at these sizes more threads do not help, and on a busy machine
@@ -55,6 +55,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import multiprocessing  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -103,9 +104,15 @@ def heavy(tool: str, shape: str) -> bool:
     return tool == "torch slow" or tool.startswith("gc full")
 
 
-#: the full-Jacobian checks at the medium shape run by default: the planted bugs caught by
-#: torch's slow mode and gradcheck's full mode (the references auto mode is measured against)
-DEFAULT_HEAVY = {("detect", "torch slow"), ("detect", "gc full central")}
+#: the full-Jacobian checks at the medium shape run by default: the planted bugs caught and the
+#: detection floors of torch's slow mode and gradcheck's full mode (the references auto mode is
+#: measured against)
+DEFAULT_HEAVY = {
+    ("detect", "torch slow"),
+    ("detect", "gc full central"),
+    ("floor", "torch slow"),
+    ("floor", "gc full central"),
+}
 
 
 def included(task: Task, *, light: bool) -> bool:
@@ -559,6 +566,14 @@ NOT_RUN = (
 )
 
 
+def _floor_value(text: str) -> float:
+    """A floor cell as a number for comparisons (no floor: infinity)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.inf
+
+
 def print_errors(outs: Sequence[Outcome]) -> None:
     """List the distinct errors the tools raised (they count as neither caught nor passed)."""
     seen: dict[tuple[str, str], list[Outcome]] = {}
@@ -581,7 +596,10 @@ def print_errors(outs: Sequence[Outcome]) -> None:
 
 
 def targets(
-    wall: Sequence[WallTime], detect: Sequence[Outcome], false: Sequence[Outcome]
+    wall: Sequence[WallTime],
+    detect: Sequence[Outcome],
+    false: Sequence[Outcome],
+    floor: Sequence[Outcome],
 ) -> list[str]:
     """The issue's targets for gradcheck's auto mode (central differences), met or not."""
     lines = []
@@ -606,12 +624,29 @@ def targets(
             continue
         missing = sorted(slow - ours)
         extra = sorted(ours - slow)
-        ok = not missing and bool(extra)
+        total = len({o.task.mutant for o in detect if o.task.shape == s})
         lines.append(
-            f"- {s}: auto catches {len(ours)} planted bugs, torch slow mode {len(slow)}; "
-            f"missed by auto but caught by torch: {', '.join(missing) or 'none'}; caught only "
-            f"by auto: {', '.join(extra) or 'none'}: " + ("met" if ok else "MISSED")
+            f"- {s}: auto catches {len(ours)} of {total} planted bugs, torch slow mode "
+            f"{len(slow)}; caught by torch but missed by auto: {', '.join(missing) or 'none'} ("
+            + ("met" if not missing else "MISSED")
+            + f"); caught only by auto: {', '.join(extra) or 'none'}"
+            + ("" if extra or len(slow) < total else " (torch's slow mode leaves none to catch)")
         )
+        floors = {
+            o.task.tool: _floor_of(o)
+            for o in floor
+            if o.task.shape == s and o.task.dtype == "float64"
+        }
+        if "gc auto central" in floors and "torch slow" in floors:
+            ours_f, slow_f = (
+                _floor_value(floors["gc auto central"]),
+                _floor_value(floors["torch slow"]),
+            )
+            lines.append(
+                f"- {s}, smaller planted errors (float64): auto catches down to "
+                f"{floors['gc auto central']}, torch slow mode down to {floors['torch slow']}: "
+                + ("auto catches more" if ours_f < slow_f else "auto does NOT catch more")
+            )
     for tool in (t for t in TOOLS if t.startswith("gc ")):
         got = [o for o in false if o.task.tool == tool]
         if not got:
@@ -699,6 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall: list[WallTime] = []
     detect: list[Outcome] = []
     false: list[Outcome] = []
+    floor: list[Outcome] = []
 
     if "wall" in parts:
         wall, one_call = part_wall(tools, shapes, args.light, args.quick, log)
@@ -771,11 +807,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(overhead.report(quick=args.quick, log=log))
         print()
     if wall or detect or false:
-        lines = targets(wall, detect, false)
+        lines = targets(wall, detect, false, floor)
         if lines:
             print("### Targets\n")
             print("\n".join(lines) + "\n")
-    print(f"Total time of this run: {fmt_time(time.perf_counter() - t_start)}.")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(
+        f"Total time of this run: {fmt_time(time.perf_counter() - t_start)}; load average at "
+        f"the end {load}."
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1, default=str)

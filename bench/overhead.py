@@ -30,6 +30,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import multiprocessing  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -123,9 +124,25 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
             raise RuntimeError(f"the full check failed on correct code:\n{r}")
         return {"wall": wall, "cpu": cpu, "calls": r.calls, "own": wall - timed.inside}
 
+    def capacity(executor: Executor | None, t_call: float) -> float:
+        """Bare calls split over the workers: their speedup over one process (ideal: workers).
+
+        Below the number of workers, the machine did not give each worker a core (another
+        process, or another session's processes, took them).
+        """
+        if executor is None:
+            return 1.0
+        n = 400
+        t0 = time.perf_counter()
+        futures = [executor.submit(common.bare_calls, model, params, n) for _ in range(WORKERS)]
+        for fut in futures:
+            fut.result()
+        return WORKERS * n * t_call / (time.perf_counter() - t0)
+
     runs: dict[str, list[dict[str, float]]] = {}
+    spawn = multiprocessing.get_context("spawn")  # fork is unsafe once jax or torch is loaded
     with (
-        ProcessPoolExecutor(WORKERS) as pool,
+        ProcessPoolExecutor(WORKERS, mp_context=spawn) as pool,
         dask_executor(log) as dask,
     ):
         executors: dict[str, Executor | None] = {"1 process": None}
@@ -134,13 +151,15 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
             executors[f"dask LocalCluster({WORKERS} workers x 1 thread)"] = dask
         for name, ex in executors.items():  # start the workers, fill caches
             full(ex)
+            capacity(ex, 1.0)
             log(f"overhead: warmed up {name}")
         for k in range(rounds):
             t_wall, t_cpu = _bare(lambda: timed(params), bare_calls)
             for name, ex in executors.items():
+                cap = capacity(ex, t_wall)
                 run = full(ex)
                 workers = 1 if ex is None else WORKERS
-                run.update(t_wall=t_wall, t_cpu=t_cpu, workers=workers)
+                run.update(t_wall=t_wall, t_cpu=t_cpu, workers=workers, capacity=cap)
                 run["ratio"] = run["wall"] / (run["calls"] * t_wall / workers)
                 run["ratio_cpu"] = run["cpu"] / (run["calls"] * t_cpu)
                 runs.setdefault(name, []).append(run)
@@ -148,6 +167,7 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
                     f"overhead round {k + 1}: {name}: {fmt_time(run['wall'])}, "
                     f"{run['calls']:.0f} calls of {fmt_time(t_wall)}: ratio {run['ratio']:.3f}"
                     + (f", CPU ratio {run['ratio_cpu']:.3f}" if ex is None else "")
+                    + ("" if ex is None else f", bare-call speedup {cap:.2f}")
                 )
 
     def med(name: str, key: str) -> float:
@@ -170,6 +190,7 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
                 if one
                 else "",
                 f"{base / med(name, 'wall'):.2f}x",
+                f"{med(name, 'capacity'):.2f}x",
             ]
         )
     header = [
@@ -181,6 +202,7 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
         "same, CPU time",
         "outside the loss",
         "speedup",
+        "bare calls' speedup",
     ]
     notes = (
         f"\n\nlstm_ref model at (N, T, D, H, C) = {shape}, L=2 ({n} parameters), float64; "
@@ -189,7 +211,9 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
         "of 1.05 is 5% above the floor of the bare calls; `same, CPU time` divides the check's "
         "CPU time by the calls' median CPU time (insensitive to other processes taking the "
         "cores); `outside the loss`: the check's wall time minus the time spent inside the loss "
-        "function (the engine's own work); `speedup` is against the 1-process check."
+        "function (the engine's own work); `speedup` is against the 1-process check; `bare calls' "
+        f"speedup`: {WORKERS} x 400 bare calls split over the workers against one process, what "
+        f"the machine allowed (ideal {WORKERS}.00x; less when other work takes the cores)."
     )
     return markdown_table(header, table) + notes
 
