@@ -450,9 +450,7 @@ class Engine:
         # one random direction: the complex step and (confirmed) central differences must agree
         u = self._direction(self.wrt)
         scaled = {k: u[k] * np.maximum(1.0, np.abs(self.work[k])) for k in self.wrt}
-        cplus = list(self.cwork)
-        for k in self.wrt:
-            cplus[k] = self.cwork[k] + 1j * self.tau_c * scaled[k]
+        cplus, scaled = self._complex_step(self.wrt, scaled)
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             vc = self._eval(cplus, "at a complex-step point")
@@ -729,6 +727,19 @@ class Engine:
         norm = math.sqrt(sum(float(np.sum(v * v)) for v in u.values()))
         return {k: v / norm for k, v in u.items()}
 
+    def _complex_step(
+        self, ks: Sequence[int], scaled: dict[int, F64]
+    ) -> tuple[Arrays, dict[int, F64]]:
+        """The complex inputs stepped by ``i tau_c scaled``, in their own dtype (complex64 stays
+        complex64), and the step actually represented there, divided by ``tau_c``."""
+        arrays = list(self.cwork)
+        actual = {}
+        for k in ks:
+            c = self.cwork[k]
+            arrays[k] = (c + 1j * self.tau_c * scaled[k]).astype(c.dtype)
+            actual[k] = (arrays[k].imag - c.imag).astype(np.float64) / self.tau_c
+        return arrays, actual
+
     def _check_directions(self, k: int, count: int) -> None:
         for _ in range(count):
             self._direction_check((k,))
@@ -741,9 +752,8 @@ class Engine:
         gmag = sum(float(np.sum(np.abs(self.grads[k] * scaled[k]))) for k in ks)
         floor = np.array([FLOOR_C * self.eps * gmag])
         if self.opts.method == "complex":
-            arrays = list(self.cwork)
-            for k in ks:
-                arrays[k] = self.cwork[k] + 1j * self.tau_c * scaled[k]
+            arrays, scaled = self._complex_step(ks, scaled)
+            gmag = sum(float(np.sum(np.abs(self.grads[k] * scaled[k]))) for k in ks)
             v = self._eval(arrays, "along a random direction (complex step)")
             numeric = np.array([float(np.imag(v)) / self.tau_c])
             analytic = np.array([sum(float(np.sum(self.grads[k] * scaled[k])) for k in ks)])

@@ -171,6 +171,29 @@ def test_float32_correct_code_passes_and_float32_stays_float32():
     assert set(seen) == {np.dtype(np.float32)}
 
 
+@pytest.mark.parametrize("mode", ["directional", "full"])
+def test_complex_step_keeps_complex64_for_float32_inputs(mode):
+    # every complex call sees one dtype: a float32 input becomes complex64, also along a
+    # random direction over one input while the other stays at its unperturbed point
+    x = np.linspace(-2, 2, 9).astype(np.float32)
+    w = np.linspace(0.5, 1.5, 9).astype(np.float32)
+    seen = []
+
+    def fn(x, w):
+        if x.dtype != w.dtype:
+            raise TypeError(f"mixed dtypes {x.dtype} and {w.dtype}")
+        seen.append(x.dtype)
+        return np.sum(np.tanh(x) * w)
+
+    def grad(x, w):
+        t = np.tanh(x)
+        return (w * (1 - t * t), t)
+
+    result = gc.check_grad(fn, grad, {"x": x, "w": w}, method="complex", mode=mode)
+    assert result.passed, result
+    assert {d for d in seen if d.kind == "c"} == {np.dtype(np.complex64)}
+
+
 def test_richardson_helper_removes_the_h2_term():
     f1, f2 = np.array([1.0 + 0.01]), np.array([1.0 + 0.04])  # D(h) = 1 + c h^2, h = 0.1, 0.2
     np.testing.assert_allclose(_richardson(f1, f2, np.array([0.1]), np.array([0.2])), 1.0)
