@@ -226,6 +226,7 @@ class Engine:
         self.rng = np.random.default_rng(options.seed)
         self.noise_measured: dict[object, float] = {}
         self.planned = 0
+        self._xscales: dict[int, F64] = {}
 
     # ---- basic evaluations -------------------------------------------------------------------
 
@@ -233,7 +234,7 @@ class Engine:
         changed = tuple(
             self.names[k]
             for k in range(len(self.work))
-            if not np.array_equal(self.work[k], self.pristine[k], equal_nan=True)
+            if self.work[k].tobytes() != self.pristine[k].tobytes()  # bit for bit
         )
         if changed:
             for k in range(len(self.work)):
@@ -449,7 +450,7 @@ class Engine:
             )
         # one random direction: the complex step and (confirmed) central differences must agree
         u = self._direction(self.wrt)
-        scaled = {k: u[k] * np.maximum(1.0, np.abs(self.work[k])) for k in self.wrt}
+        scaled = {k: u[k] * self._xscale(k) for k in self.wrt}
         cplus, scaled = self._complex_step(self.wrt, scaled)
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
@@ -727,6 +728,12 @@ class Engine:
         norm = math.sqrt(sum(float(np.sum(v * v)) for v in u.values()))
         return {k: v / norm for k, v in u.items()}
 
+    def _xscale(self, k: int) -> F64:
+        """``max(1, |x|)`` of input ``k``: the scale of its steps (computed once)."""
+        if k not in self._xscales:
+            self._xscales[k] = np.maximum(1.0, np.abs(self.work[k]))
+        return self._xscales[k]
+
     def _complex_step(
         self, ks: Sequence[int], scaled: dict[int, F64]
     ) -> tuple[Arrays, dict[int, F64]]:
@@ -748,7 +755,7 @@ class Engine:
         self, ks: Sequence[int], block: tuple[int, int] | None = None, record: bool = True
     ) -> DirectionCheck:
         u = self._direction(ks, block)
-        scaled = {k: u[k] * np.maximum(1.0, np.abs(self.work[k])) for k in ks}
+        scaled = {k: u[k] * self._xscale(k) for k in ks}
         gmag = sum(float(np.sum(np.abs(self.grads[k] * scaled[k]))) for k in ks)
         floor = np.array([FLOOR_C * self.eps * gmag])
         if self.opts.method == "complex":
@@ -790,12 +797,12 @@ class Engine:
             status[status == Status.KINK] = Status.SKIPPED
         checked_mask = (status != Status.UNCHECKED) & (status != Status.SKIPPED)
         flat_a = analytic.reshape(-1)
-        abs_err = np.abs(flat_a - state.numeric)
-        denom = np.maximum(np.abs(flat_a), np.abs(state.numeric))
-        rel_err = np.divide(abs_err, denom, out=np.zeros_like(abs_err), where=denom > 0)
         worst = None
         max_abs = max_rel = math.nan
         if checked_mask.any():
+            abs_err = np.abs(flat_a - state.numeric)
+            denom = np.maximum(np.abs(flat_a), np.abs(state.numeric))
+            rel_err = np.divide(abs_err, denom, out=np.zeros_like(abs_err), where=denom > 0)
             cand = np.flatnonzero(checked_mask)
             ratio = abs_err[cand] / np.where(
                 state.threshold[cand] > 0, state.threshold[cand], 1e-300
@@ -954,8 +961,11 @@ class _DirectionLine(_Line):
         dot = 0.0
         for k in self.ks:
             x = e.work[k]
-            arrays[k] = (x + t * self.scaled[k]).astype(x.dtype)
-            dot += float(np.sum(e.grads[k] * (arrays[k].astype(np.float64) - x)))
+            shifted = (x + t * self.scaled[k]).astype(x.dtype, copy=False)
+            arrays[k] = shifted
+            # the displacement actually represented in the input's dtype
+            moved = shifted.astype(np.float64, copy=False) - x
+            dot += float(np.vdot(e.grads[k], moved))
         return arrays, dot
 
     def at(self, m: float, sel: NDArray[np.intp]) -> _Eval:
