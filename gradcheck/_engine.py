@@ -719,14 +719,21 @@ class Engine:
     # ---- directional checks ------------------------------------------------------------------
 
     def _direction(self, ks: Sequence[int], block: tuple[int, int] | None = None) -> dict[int, F64]:
+        spans = [block if block is not None else (0, self.work[k].size) for k in ks]
+        # one draw for all inputs: the same numbers as one draw per input, in order
+        draw = self.rng.standard_normal(sum(hi - lo for lo, hi in spans))
+        draw /= math.sqrt(float(np.dot(draw, draw)))
         u = {}
-        for k in ks:
-            v = np.zeros(self.work[k].size)
-            lo, hi = block if block is not None else (0, v.size)
-            v[lo:hi] = self.rng.standard_normal(hi - lo)
-            u[k] = v.reshape(self.work[k].shape)
-        norm = math.sqrt(sum(float(np.sum(v * v)) for v in u.values()))
-        return {k: v / norm for k, v in u.items()}
+        at = 0
+        for k, (lo, hi) in zip(ks, spans, strict=True):
+            if (lo, hi) == (0, self.work[k].size):
+                u[k] = draw[at : at + hi - lo].reshape(self.work[k].shape)
+            else:
+                v = np.zeros(self.work[k].size)
+                v[lo:hi] = draw[at : at + hi - lo]
+                u[k] = v.reshape(self.work[k].shape)
+            at += hi - lo
+        return u
 
     def _xscale(self, k: int) -> F64:
         """``max(1, |x|)`` of input ``k``: the scale of its steps (computed once)."""
