@@ -288,12 +288,10 @@ class Engine:
         self, executor: Executor, probes: list[tuple[int, int, Any]], arrays: Arrays
     ) -> list[complex]:
         workers = int(getattr(executor, "_max_workers", 0) or 2)
-        n_chunks = min(len(probes), 4 * workers)
-        bounds = np.linspace(0, len(probes), n_chunks + 1).astype(int)
+        bounds = _guided_chunks(len(probes), workers)
         futures: list[Future[list[complex]]] = [
             executor.submit(_eval_probes, self.objective, arrays, probes[lo:hi], self.names)
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-            if hi > lo
         ]
         try:
             values: list[complex] = []
@@ -992,6 +990,17 @@ class _DirectionLine(_Line):
             self.measured = e._ecnoise(lambda i: self._shifted(i * e.tau / 8)[0])
             e.noise_measured[("direction", id(self))] = self.measured
         return self.measured
+
+
+def _guided_chunks(n: int, workers: int, smallest: int = 8) -> list[int]:
+    """Chunk bounds for ``n`` probes over ``workers``: each chunk a share of what is left
+    (guided self-scheduling), so the first chunks are large (few round trips) and the last
+    ones small (the workers finish together instead of one waiting for the other's chunk)."""
+    bounds = [0]
+    while bounds[-1] < n:
+        left = n - bounds[-1]
+        bounds.append(bounds[-1] + min(left, max(smallest, -(-left // (2 * workers)))))
+    return bounds
 
 
 def check_picklable(objective: object) -> None:
