@@ -124,3 +124,18 @@ def test_seed_makes_results_reproducible():
     a = gc.check_layer(F.tanh_forward, F.tanh_backward, {"x": np.linspace(-1, 1, 8)}, seed=5)
     b = gc.check_layer(F.tanh_forward, F.tanh_backward, {"x": np.linspace(-1, 1, 8)}, seed=5)
     np.testing.assert_array_equal(a.inputs["x"].numeric, b.inputs["x"].numeric)
+
+
+@pytest.mark.parametrize("n", [8, 9, 64, 2048, 100_000])
+@pytest.mark.parametrize("workers", [1, 2, 8])
+def test_executor_chunks_cover_every_probe_once_and_shrink(n, workers):
+    from gradcheck._engine import _guided_chunks
+
+    bounds = _guided_chunks(n, workers)
+    sizes = np.diff(bounds)
+    assert bounds[0] == 0
+    assert bounds[-1] == n
+    assert (sizes > 0).all()
+    assert (np.diff(sizes[:-1]) <= 0).all()  # never growing, so the last chunks are the small ones
+    assert sizes[0] <= max(8, -(-n // (2 * workers)))
+    assert len(sizes) <= 2 * workers * (1 + np.log(n)) + 8  # few round trips
