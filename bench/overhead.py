@@ -15,7 +15,13 @@ the medians over the rounds of
 
 * ``ratio = check time / (calls x one call's time)`` (1 process), and for the executors
   ``check time / (calls x one call's time / workers)``: 1.0 is the floor, 1.05 is 5% overhead;
-* the speedup of each executor over the 1-process check.
+* the same against a bare loop of as many calls back to back (the mean call, where the median
+  leaves the slow calls out);
+* the check's time outside the loss function (the engine's own work, 1 process);
+* the speedup of each executor over the 1-process check, and what the machine allowed: bare
+  calls split over the executor's workers against one process (2.00x when each worker gets a
+  core; less when other processes, or other login sessions under the kernel's autogroup
+  scheduling, take the cores).
 
 The executors' workers are started (and warmed up) before the first round. BLAS runs on one
 thread per process unless ``OPENBLAS_NUM_THREADS`` is set.
@@ -92,17 +98,9 @@ class TimedModel(common.Model):
             self.inside += time.perf_counter() - t0
 
 
-def _bare(fn: Callable[[], object], calls: int) -> tuple[float, float]:
-    """Median wall and CPU time of one ``fn()`` over ``calls`` calls."""
-    for _ in range(10):
-        fn()
-    wall, cpu = [], []
-    for _ in range(calls):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return statistics.median(wall), statistics.median(cpu)
+def _bare(fn: Callable[[], object], calls: int) -> float:
+    """Median wall time of one ``fn()`` over ``calls`` calls (after 10 untimed ones)."""
+    return common.median_call_time(fn, calls=calls)
 
 
 def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int, log: Any) -> str:
@@ -117,12 +115,12 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
         kw: dict[str, Any] = {} if executor is None else {"executor": executor}
         fn = timed if executor is None else model
         timed.inside = 0.0
-        w0, c0 = time.perf_counter(), time.process_time()
+        w0 = time.perf_counter()
         r = gradcheck.check_loss(fn, params, mode="full", method="central", **kw)
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        wall = time.perf_counter() - w0
         if not r.passed:
             raise RuntimeError(f"the full check failed on correct code:\n{r}")
-        return {"wall": wall, "cpu": cpu, "calls": r.calls, "own": wall - timed.inside}
+        return {"wall": wall, "calls": r.calls, "own": wall - timed.inside}
 
     def capacity(executor: Executor | None, t_call: float) -> float:
         """Bare calls split over the workers: their speedup over one process (ideal: workers).
@@ -150,23 +148,24 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
         if dask is not None:
             executors[f"dask LocalCluster({WORKERS} workers x 1 thread)"] = dask
         for name, ex in executors.items():  # start the workers, fill caches
-            full(ex)
+            calls = int(full(ex)["calls"])
             capacity(ex, 1.0)
             log(f"overhead: warmed up {name}")
         for k in range(rounds):
-            t_wall, t_cpu = _bare(lambda: timed(params), bare_calls)
+            t_wall = _bare(lambda: timed(params), bare_calls)
+            t_loop = common.bare_calls(timed, params, calls)
             for name, ex in executors.items():
                 cap = capacity(ex, t_wall)
                 run = full(ex)
                 workers = 1 if ex is None else WORKERS
-                run.update(t_wall=t_wall, t_cpu=t_cpu, workers=workers, capacity=cap)
+                run.update(t_wall=t_wall, workers=workers, capacity=cap)
                 run["ratio"] = run["wall"] / (run["calls"] * t_wall / workers)
-                run["ratio_cpu"] = run["cpu"] / (run["calls"] * t_cpu)
+                run["ratio_loop"] = run["wall"] / (t_loop / workers)
                 runs.setdefault(name, []).append(run)
                 log(
                     f"overhead round {k + 1}: {name}: {fmt_time(run['wall'])}, "
-                    f"{run['calls']:.0f} calls of {fmt_time(t_wall)}: ratio {run['ratio']:.3f}"
-                    + (f", CPU ratio {run['ratio_cpu']:.3f}" if ex is None else "")
+                    f"{run['calls']:.0f} calls of {fmt_time(t_wall)}: ratio {run['ratio']:.3f}, "
+                    f"to a bare loop {run['ratio_loop']:.3f}"
                     + ("" if ex is None else f", bare-call speedup {cap:.2f}")
                 )
 
@@ -185,7 +184,7 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
                 f"{calls} = 2 x {n} + {calls - 2 * n}",
                 fmt_time(med(name, "wall")),
                 f"{med(name, 'ratio'):.3f}",
-                f"{med(name, 'ratio_cpu'):.3f}" if one else "",
+                f"{med(name, 'ratio_loop'):.3f}",
                 f"{fmt_time(med(name, 'own'))} ({med(name, 'own') / med(name, 'wall'):.1%})"
                 if one
                 else "",
@@ -199,7 +198,7 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
         "calls",
         "check time",
         "check / (calls x call / workers)",
-        "same, CPU time",
+        "check / (bare loop / workers)",
         "outside the loss",
         "speedup",
         "bare calls' speedup",
@@ -207,11 +206,13 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
     notes = (
         f"\n\nlstm_ref model at (N, T, D, H, C) = {shape}, L=2 ({n} parameters), float64; "
         f"medians over {rounds} interleaved rounds (each: {bare_calls} bare calls of the loss, "
-        "then one check per configuration). `one call`: median wall time of a bare call. A ratio "
-        "of 1.05 is 5% above the floor of the bare calls; `same, CPU time` divides the check's "
-        "CPU time by the calls' median CPU time (insensitive to other processes taking the "
-        "cores); `outside the loss`: the check's wall time minus the time spent inside the loss "
-        "function (the engine's own work); `speedup` is against the 1-process check; `bare calls' "
+        "a bare loop, then one check per configuration). `one call`: median wall time of a bare "
+        "call. A ratio "
+        "of 1.05 is 5% above the floor of the bare calls; `bare loop`: the same number of calls "
+        "back to back, without the checker (its mean call, where the median leaves out the "
+        "slow calls); `outside the loss`: the check's wall time minus the time spent inside the "
+        "loss function (the engine's own work); `speedup` is against the 1-process check; `bare "
+        "calls' "
         f"speedup`: {WORKERS} x 400 bare calls split over the workers against one process, what "
         f"the machine allowed (ideal {WORKERS}.00x; less when other work takes the cores)."
     )
