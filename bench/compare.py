@@ -3,7 +3,7 @@
 Run from the repository root (torch, jax and dask are extras of the benchmark only)::
 
     pip install -e . -r bench/requirements.txt
-    python bench/compare.py            # the tables of docs/benchmarks.md (1-2 hours, 2 cores)
+    python bench/compare.py            # the tables of docs/benchmarks.md (50 min on 2 cores)
     python bench/compare.py --quick    # smoke test, under a minute
     python bench/compare.py --light    # no full-Jacobian check at the medium shape
     python bench/compare.py --heavy    # every full-Jacobian check at the medium shape too
