@@ -523,41 +523,38 @@ def detect_grid(outs: Sequence[Outcome], shapes: Sequence[str], mutants: Sequenc
     return markdown_table(header, rows)
 
 
-def false_table(
-    outs: Sequence[Outcome], shapes: Sequence[str], dtypes: Sequence[str], seeds: int
+def _grid(
+    outs: Sequence[Outcome],
+    shapes: Sequence[str],
+    dtypes: Sequence[str],
+    cell: Callable[[list[Outcome]], str],
 ) -> str:
+    """A table of tools by (shape, dtype); ``cell`` renders the outcomes of one cell."""
     cells = _cell(outs)
-    tools = _tools_in(outs)
     header = ["tool"] + [f"{s} {d}" for s in shapes for d in dtypes]
-    rows = []
-    for tool in tools:
+    rows: list[list[object]] = []
+    for tool in _tools_in(outs):
         row: list[object] = [TOOL_LABELS[tool]]
         for s in shapes:
             for d in dtypes:
                 got = cells.get((tool, s, d), [])
-                if not got:
-                    row.append("not run")
-                    continue
-                failed = sum(1 for o in got if o.error is None and not o.passed[-1])
-                errors = sum(1 for o in got if o.error is not None)
-                row.append(f"{failed}/{len(got)}" + (f" ({errors} errors)" if errors else ""))
+                row.append(cell(got) if got else "not run")
         rows.append(row)
     return markdown_table(header, rows)
+
+
+def _false_cell(got: list[Outcome]) -> str:
+    failed = sum(1 for o in got if o.error is None and not o.passed[-1])
+    errors = sum(1 for o in got if o.error is not None)
+    return f"{failed}/{len(got)}" + (f" ({errors} errors)" if errors else "")
+
+
+def false_table(outs: Sequence[Outcome], shapes: Sequence[str], dtypes: Sequence[str]) -> str:
+    return _grid(outs, shapes, dtypes, _false_cell)
 
 
 def floor_table(outs: Sequence[Outcome], shapes: Sequence[str], dtypes: Sequence[str]) -> str:
-    cells = _cell(outs)
-    tools = _tools_in(outs)
-    header = ["tool"] + [f"{s} {d}" for s in shapes for d in dtypes]
-    rows = []
-    for tool in tools:
-        row: list[object] = [TOOL_LABELS[tool]]
-        for s in shapes:
-            for d in dtypes:
-                got = cells.get((tool, s, d))
-                row.append(_floor_of(got[0]) if got else "not run")
-        rows.append(row)
-    return markdown_table(header, rows)
+    return _grid(outs, shapes, dtypes, lambda got: _floor_of(got[0]))
 
 
 NOT_RUN = (
@@ -777,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "false" in parts:
         false = [o for o in outs if o.task.part == "false"]
         print(f"### False failures on correct code ({seeds} seeds)\n")
-        print(false_table(false, shapes, DTYPES, seeds))
+        print(false_table(false, shapes, DTYPES))
         print(
             f"\nFailed runs out of runs (seeds 0..{seeds - 1} of the parameters and data). "
             + NOT_RUN

@@ -35,13 +35,13 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from ._api import _float_option
 from ._errors import InvalidArgumentError
 
 try:
@@ -88,22 +88,6 @@ def _dtype(dtype: DTypeLike) -> np.dtype[Any]:
     return dt
 
 
-def _number(name: str, value: object, *, positive: bool) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer | np.floating)
-        or not math.isfinite(value)
-        or value < 0
-        or (positive and value == 0)
-    ):
-        expected = "a finite number > 0" if positive else "a finite number >= 0"
-        raise InvalidArgumentError(
-            f"Expected {expected} for {name}, but got {name}={value!r} "
-            f"(type={type(value).__name__})"
-        )
-    return float(value)
-
-
 def _shape(name: str, shape: object) -> tuple[int, ...]:
     if isinstance(shape, int | np.integer) and not isinstance(shape, bool):
         shape = (int(shape),)
@@ -148,8 +132,8 @@ def _elements(
 
 
 def _check_bounds(bound: object, min_magnitude: object) -> tuple[float, float]:
-    b = _number("bound", bound, positive=True)
-    m = _number("min_magnitude", min_magnitude, positive=False)
+    b = _float_option("bound", bound, positive=True)
+    m = _float_option("min_magnitude", min_magnitude)
     if m >= b:
         raise InvalidArgumentError(
             f"min_magnitude must be smaller than bound, got min_magnitude={m!r} and bound={b!r}"
@@ -160,7 +144,7 @@ def _check_bounds(bound: object, min_magnitude: object) -> tuple[float, float]:
 def _check_tiny(tiny: object, dt: np.dtype[Any], bound: float) -> float:
     if tiny is None:
         return TINY[dt.name]
-    t = _number("tiny", tiny, positive=False)
+    t = _float_option("tiny", tiny)
     if t >= bound:
         raise InvalidArgumentError(
             f"tiny must be smaller than bound, got tiny={t!r} and bound={bound!r}"
