@@ -37,6 +37,20 @@ def passing():
     return gc.check_grad(_sin_sum, _cos, {"w": w}, annotations=block_annotations())
 
 
+def sampled_blocks():
+    """Sample mode over 4 labelled blocks: only the first and last element are checked, so
+    blocks "b" and "c" hold no checked element."""
+    w = np.random.default_rng(5).standard_normal((1, 40))
+    return gc.check_grad(
+        _sin_sum,
+        _cos,
+        {"w": w},
+        mode="sample",
+        samples=2,
+        annotations={"w": {"axes": [None, ("part", ("a", "b", "c", "d"))]}},
+    )
+
+
 def failing_block():
     """Wrong only in gate block "f" of w; b (group "fc") is right."""
     rng = np.random.default_rng(1)
