@@ -98,11 +98,6 @@ class TimedModel(common.Model):
             self.inside += time.perf_counter() - t0
 
 
-def _bare(fn: Callable[[], object], calls: int) -> float:
-    """Median wall time of one ``fn()`` over ``calls`` calls (after 10 untimed ones)."""
-    return common.median_call_time(fn, calls=calls)
-
-
 def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int, log: Any) -> str:
     """Run the interleaved rounds and return the markdown table."""
     case = make_case(shape)
@@ -152,7 +147,7 @@ def measure(shape: tuple[int, int, int, int, int], rounds: int, bare_calls: int,
             capacity(ex, 1.0)
             log(f"overhead: warmed up {name}")
         for k in range(rounds):
-            t_wall = _bare(lambda: timed(params), bare_calls)
+            t_wall = common.median_call_time(lambda: timed(params), calls=bare_calls)
             t_loop = common.bare_calls(timed, params, calls)
             for name, ex in executors.items():
                 cap = capacity(ex, t_wall)
