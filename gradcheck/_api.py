@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -12,7 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._annotations import Annotation
-from ._engine import Engine, Options, check_picklable
+from ._core import METHODS, MODES, Options, check_picklable, run_check
+from ._diagnose import diagnose
 from ._errors import InvalidArgumentError, NonFiniteError
 from ._objective import (
     GradObjective,
@@ -92,8 +94,8 @@ class CheckOptions(TypedDict, total=False):
 
 
 _CHOICES = {
-    "method": ("central", "richardson", "complex"),
-    "mode": ("auto", "full", "sample", "directional"),
+    "method": tuple(METHODS),
+    "mode": tuple(MODES),
     "kinks": ("report", "fail", "skip"),
 }
 _KNOWN = set(CheckOptions.__annotations__)
@@ -250,7 +252,10 @@ def _run(
     opts, wrt = _parse_options(options, names, arrays)
     if opts.executor is not None:
         check_picklable(objective)
-    return Engine(objective, names, arrays, wrt, opts).run()
+    result = run_check(objective, names, arrays, wrt, opts)
+    if result.passed:
+        return result
+    return dataclasses.replace(result, findings=diagnose(result.inputs))
 
 
 def check_layer(

@@ -129,7 +129,7 @@ def test_seed_makes_results_reproducible():
 @pytest.mark.parametrize("n", [8, 9, 64, 2048, 100_000])
 @pytest.mark.parametrize("workers", [1, 2, 8])
 def test_executor_chunks_cover_every_probe_once_and_shrink(n, workers):
-    from gradcheck._engine import _guided_chunks
+    from gradcheck._core.evaluator import guided_chunks as _guided_chunks
 
     bounds = _guided_chunks(n, workers)
     sizes = np.diff(bounds)

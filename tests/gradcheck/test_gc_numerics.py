@@ -7,7 +7,8 @@ import pytest
 
 import gradcheck as gc
 from gradcheck import Status
-from gradcheck._engine import _ecnoise, _richardson
+from gradcheck._core.numerics import ecnoise as _ecnoise
+from gradcheck._core.numerics import richardson as _richardson
 
 WEIGHTS = np.arange(1.0, 7.0)
 

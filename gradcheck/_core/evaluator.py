@@ -1,0 +1,248 @@
+"""The evaluator: owns the user's function, the working copies of the inputs and the call count.
+
+Every evaluation of user code goes through :class:`Evaluator`: the unperturbed evaluation with the
+backward pass, evaluations at perturbed points (locally or sharded over an executor), the check
+that the function left its inputs unchanged, and the progress callback. The caller's arrays are
+copied once here and never written to.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._errors import (
+    GradcheckError,
+    InputMutationError,
+    InvalidArgumentError,
+    InvalidGradientError,
+    NonFiniteError,
+    UserCodeError,
+)
+from .._objective import Arrays, Base
+
+F64 = NDArray[np.float64]
+
+#: a perturbation of one element: (input index, flat element index, value)
+Probe = tuple[int, int, Any]
+
+
+class Evaluator:
+    """Evaluates the objective at the unperturbed inputs and at perturbed points, counting calls."""
+
+    def __init__(
+        self,
+        objective: Any,
+        names: Sequence[str],
+        arrays: Sequence[NDArray[Any]],
+        executor: Executor | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.objective = objective
+        self.names = tuple(names)
+        self.work: Arrays = [np.array(a, copy=True, order="C") for a in arrays]
+        self._pristine = [w.copy() for w in self.work]
+        self.executor = executor
+        self._progress_fn = progress
+        self.calls = 0
+        self.backward_calls = 0
+        self.planned = 0
+
+    # ---- bookkeeping --------------------------------------------------------------------------
+
+    def plan(self, total: int) -> None:
+        """Announce the number of calls the check now expects to make in all."""
+        self.planned = total
+
+    def progress(self) -> None:
+        """Report progress to the caller's callback, if any."""
+        if self._progress_fn is not None:
+            self.planned = max(self.planned, self.calls)
+            self._progress_fn(self.calls, self.planned)
+
+    def mutation_check(self, during: str) -> None:
+        """Raise :class:`InputMutationError` when user code changed a working copy in place."""
+        changed = tuple(
+            self.names[k]
+            for k in range(len(self.work))
+            if self.work[k].tobytes() != self._pristine[k].tobytes()  # bit for bit
+        )
+        if changed:
+            for k in range(len(self.work)):
+                np.copyto(self.work[k], self._pristine[k])
+            raise InputMutationError(
+                f"{during} changed its input(s) {list(changed)} in place; a function under a "
+                "gradient check must not modify its inputs (copy them first)",
+                names=changed,
+                during=during,
+            )
+
+    # ---- evaluations --------------------------------------------------------------------------
+
+    def base(self, wrt: Sequence[int]) -> tuple[Base, dict[int, F64]]:
+        """The unperturbed evaluation with the backward pass, and the gradients of inputs ``wrt``
+        (validated, in float64)."""
+        base: Base = self.objective.base(self.work, self.mutation_check)
+        self.calls += 1
+        self.backward_calls += 1
+        return base, self._validate_grads(base.grads, wrt)
+
+    def _validate_grads(self, grads: list[object], wrt: Sequence[int]) -> dict[int, F64]:
+        n = len(self.names)
+        if len(grads) != n:
+            raise InvalidGradientError(
+                f"the backward pass returned {len(grads)} gradient(s) but there are {n} inputs "
+                f"{list(self.names)}; return one gradient per input, in order (None for inputs "
+                "that are not checked)"
+            )
+        out: dict[int, F64] = {}
+        for k in wrt:
+            g, x, name = grads[k], self.work[k], self.names[k]
+            if not isinstance(g, np.ndarray):
+                raise InvalidGradientError(
+                    f"the gradient for {name!r} must be a numpy array of shape {x.shape}, got "
+                    f"{type(g).__name__} {g!r}"[:200]
+                )
+            if g.shape != x.shape:
+                raise InvalidGradientError(
+                    f"the gradient for {name!r} has shape {g.shape} but {name!r} has shape "
+                    f"{x.shape}" + ("; is it transposed?" if g.shape == x.shape[::-1] else "")
+                )
+            if g.dtype != x.dtype:
+                raise InvalidGradientError(
+                    f"the gradient for {name!r} has dtype {g.dtype} but {name!r} has dtype "
+                    f"{x.dtype}; a gradient must have its input's dtype (a silent up- or "
+                    "down-cast in the backward pass?)"
+                )
+            if not np.all(np.isfinite(g)):
+                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+                raise NonFiniteError(
+                    f"the gradient for {name!r} contains {g[bad]} at index {list(bad)}"
+                )
+            out[k] = g.astype(np.float64)
+        return out
+
+    def value(self, arrays: Arrays, where: str) -> complex:
+        """The objective at ``arrays``; ``where`` says where, for error messages."""
+        try:
+            v: complex = self.objective(arrays)
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            raise UserCodeError(
+                f"the function raised {type(exc).__name__}: {exc} (evaluated {where})",
+                during=f"evaluation {where}",
+            ) from exc
+        self.calls += 1
+        if not np.isfinite(v):
+            raise NonFiniteError(f"the function returned {v} {where}")
+        return v
+
+    def probes(self, probes: list[Probe], arrays: Arrays) -> NDArray[Any]:
+        """The objective with one element of ``arrays`` changed per probe, in order."""
+        executor = self.executor
+        if executor is not None and len(probes) >= 8:
+            values = self._parallel(executor, probes, arrays)
+            self.calls += len(probes)
+            self.progress()
+        elif self._progress_fn is None:
+            values = eval_probes(self.objective, arrays, probes, self.names)
+            self.calls += len(probes)
+        else:
+            values = []
+            for lo in range(0, len(probes), 64):
+                chunk = probes[lo : lo + 64]
+                values += eval_probes(self.objective, arrays, chunk, self.names)
+                self.calls += len(chunk)
+                self.progress()
+        return np.asarray(values)
+
+    def _parallel(self, executor: Executor, probes: list[Probe], arrays: Arrays) -> list[complex]:
+        workers = int(getattr(executor, "_max_workers", 0) or 2)
+        bounds = guided_chunks(len(probes), workers)
+        futures: list[Future[list[complex]]] = [
+            executor.submit(eval_probes, self.objective, arrays, probes[lo:hi], self.names)
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        try:
+            values: list[complex] = []
+            for fut in futures:
+                values.extend(fut.result())
+            return values
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+def eval_probes(
+    objective: Callable[[Arrays], complex],
+    arrays: Arrays,
+    probes: Sequence[Probe],
+    names: Sequence[str],
+) -> list[complex]:
+    """Evaluate ``objective`` with element ``j`` of input ``k`` set to ``value``, for each probe.
+
+    The element is restored bit for bit after each evaluation, also when the objective raises.
+    (A module-level function, so that executors can ship it to worker processes.)
+    """
+    flats = [a.reshape(-1) for a in arrays]
+    values: list[complex] = []
+    for k, j, value in probes:
+        flat = flats[k]
+        old = flat[j]
+        flat[j] = value
+        try:
+            v = objective(arrays)
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            where = _where(names[k], arrays[k].shape, j, value, old)
+            raise UserCodeError(
+                f"the function raised {type(exc).__name__}: {exc} (evaluated at {where})",
+                during=f"perturbed evaluation at {where}",
+            ) from exc
+        finally:
+            flat[j] = old
+        if not np.isfinite(v):
+            where = _where(names[k], arrays[k].shape, j, value, old)
+            raise NonFiniteError(
+                f"the function returned {v} at {where}; the step left the region where it is "
+                "finite (a log or division near a singularity?)"
+            )
+        values.append(v)
+    return values
+
+
+def _where(name: str, shape: tuple[int, ...], j: int, value: Any, old: Any) -> str:
+    index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
+    delta = value - old
+    return f"{name}{list(index)} {'+' if np.real(delta) >= 0 else '-'} {abs(delta):.3g}" + (
+        "i" if np.iscomplexobj(delta) else ""
+    )
+
+
+def guided_chunks(n: int, workers: int, smallest: int = 8) -> list[int]:
+    """Chunk bounds for ``n`` probes over ``workers``: each chunk a share of what is left
+    (guided self-scheduling), so the first chunks are large (few round trips) and the last
+    ones small (the workers finish together instead of one waiting for the other's chunk)."""
+    bounds = [0]
+    while bounds[-1] < n:
+        left = n - bounds[-1]
+        bounds.append(bounds[-1] + min(left, max(smallest, -(-left // (2 * workers)))))
+    return bounds
+
+
+def check_picklable(objective: object) -> None:
+    """Raise a clear error when an executor is given but the function cannot be shipped."""
+    try:
+        pickle.dumps(objective)
+    except Exception as exc:
+        raise InvalidArgumentError(
+            "executor: the function must be picklable to run in other processes (define it at "
+            f"module level, not as a lambda or closure); pickling failed with: {exc}"
+        ) from exc

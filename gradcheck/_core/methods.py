@@ -1,0 +1,249 @@
+"""Numerical methods: how a batch of lines becomes verdicts.
+
+A method is registered in :data:`METHODS` under its public name. It says how many calls an element
+or a direction costs, may prepare itself once per check (:meth:`Method.prepare`), and judges
+element lines (:meth:`Method.elements`) and random directions (:meth:`Method.direction`). A new
+method is a subclass of :class:`Method` added to :data:`METHODS`; nothing else names methods.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._errors import ComplexStepError, GradcheckError
+from .._objective import Arrays
+from .._result import Status
+from .lines import DirectionLine, ElementLines, Line
+from .numerics import (
+    CS_C,
+    F64,
+    FLOOR_C,
+    Eval,
+    Verdicts,
+    central,
+    confirm,
+    extrapolated,
+)
+from .state import CheckState
+
+
+class Method:
+    """A numerical method (see the module docstring)."""
+
+    name: ClassVar[str]
+    #: calls per element of a full check
+    calls_per_element: ClassVar[int]
+    #: calls per random direction
+    calls_per_direction: ClassVar[int]
+
+    def prepare(self, state: CheckState) -> None:
+        """Set up once per check, after the unperturbed evaluation (nothing by default)."""
+
+    def elements(self, state: CheckState, k: int, idx: NDArray[np.intp]) -> Verdicts:
+        """Verdicts on elements ``idx`` of input ``k``."""
+        raise NotImplementedError
+
+    def direction(
+        self, state: CheckState, ks: Sequence[int], scaled: dict[int, F64], floor: F64
+    ) -> Verdicts:
+        """The verdict along the direction ``scaled`` over inputs ``ks`` (one line)."""
+        raise NotImplementedError
+
+
+class FiniteDifference(Method):
+    """Real-valued finite differences: stage 1 at steps ``first``, confirmed by stage 2."""
+
+    #: multiples of the step evaluated in stage 1
+    first: ClassVar[tuple[float, ...]]
+
+    def stage1(self, state: CheckState, evals: dict[float, Eval], noise: float) -> tuple[F64, F64]:
+        """Numeric derivative and error estimate from the stage-1 evaluations."""
+        raise NotImplementedError
+
+    def judge(self, state: CheckState, lines: Line, floor: F64, user: bool = True) -> Verdicts:
+        """Stage 1 on every line, stage 2 (confirmation) on the lines stage 1 flagged.
+
+        ``user=False`` ignores the caller's rtol/atol (for internal consistency checks).
+        """
+        tol, sc = state.tol, state.scales
+        n = lines.count
+        evals = {m: lines.at(m, np.arange(n)) for m in self.first}
+        analytic = evals[self.first[0]].analytic
+
+        def stage1(noise: float) -> tuple[F64, F64, F64]:
+            numeric, err = self.stage1(state, evals, noise)
+            return numeric, err, tol.threshold(numeric, err, floor, user)
+
+        numeric, err, thr = stage1(sc.noise_guess)
+        flagged = np.abs(analytic - numeric) > thr
+        if flagged.sum() > max(4, 0.02 * n):
+            # many candidates: the noise guess may be low; measure it and judge again
+            measured = lines.noise(flagged)
+            if measured > sc.noise_guess:
+                numeric, err, thr = stage1(measured)
+                flagged = np.abs(analytic - numeric) > thr
+        analytic = analytic.copy()
+        status = np.full(n, Status.OK, dtype=np.int8)
+        if flagged.any():
+            sel = np.flatnonzero(flagged)
+            sub = {m: e.select(sel) for m, e in evals.items()}
+            for m in (1.0, 2.0, 4.0):
+                if m not in sub:
+                    sub[m] = lines.at(m, sel)
+            v = confirm(sub, sc.f0, floor[sel], lines.noise(flagged), sc.noise_guess, tol, user)
+            numeric[sel], err[sel], thr[sel], status[sel] = (
+                v.numeric,
+                v.error_estimate,
+                v.threshold,
+                v.status,
+            )
+            analytic[sel] = v.analytic
+        return Verdicts(numeric, analytic, err, thr, status)
+
+    def elements(self, state: CheckState, k: int, idx: NDArray[np.intp]) -> Verdicts:
+        a = state.grads[k].reshape(-1)[idx]
+        return self.judge(state, ElementLines(state, k, idx), state.floor(k, a))
+
+    def direction(
+        self, state: CheckState, ks: Sequence[int], scaled: dict[int, F64], floor: F64
+    ) -> Verdicts:
+        return self.judge(state, DirectionLine(state, ks, scaled), floor)
+
+
+class Central(FiniteDifference):
+    """Central differences at step ``h``, 2 calls per element."""
+
+    name = "central"
+    calls_per_element = 2
+    calls_per_direction = 2
+    first = (1.0,)
+
+    def stage1(self, state: CheckState, evals: dict[float, Eval], noise: float) -> tuple[F64, F64]:
+        return central(evals[1.0], state.scales.f0, state.scales.tau, noise)
+
+
+class Richardson(FiniteDifference):
+    """Richardson extrapolation from steps ``2h`` and ``4h``, 4 calls per element.
+
+    Extrapolation amplifies noise, so it works on larger steps, where the ``h**2`` term it removes
+    is also larger.
+    """
+
+    name = "richardson"
+    calls_per_element = 4
+    calls_per_direction = 4
+    first = (2.0, 4.0)
+
+    def stage1(self, state: CheckState, evals: dict[float, Eval], noise: float) -> tuple[F64, F64]:
+        return extrapolated(evals[2.0], evals[4.0], noise)
+
+
+class ComplexStep(Method):
+    """The complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element."""
+
+    name = "complex"
+    calls_per_element = 1
+    calls_per_direction = 1
+
+    def prepare(self, state: CheckState) -> None:
+        """Complex copies of the inputs, the step, and a guard along one random direction."""
+        # every real floating input becomes complex, checked or not, so that the function sees
+        # one consistent dtype; other inputs (labels, flags) are passed unchanged
+        self.cwork: Arrays = [
+            w.astype(np.result_type(w.dtype, np.complex64)) if w.dtype.kind == "f" else w
+            for w in state.work
+        ]
+        self.tau_c = 1e-20 if state.scales.eps < 1e-10 else 1e-10
+        # the imaginary parts are no more precise than the smallest subnormal number: with tiny
+        # derivatives (1e-300) they underflow and lose relative precision
+        self.subnormal = max(
+            float(np.finfo(w.dtype).smallest_subnormal) for w in self.cwork if w.dtype.kind == "c"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            try:
+                v = state.ev.objective(self.cwork)
+            except GradcheckError:
+                raise
+            except Exception as exc:
+                raise ComplexStepError(
+                    f"method='complex' needs a function that accepts complex input, but it raised "
+                    f"{type(exc).__name__}: {exc}. Use method='central', or keep the forward pass "
+                    "free of abs, maximum, comparisons and float casts"
+                ) from exc
+        state.ev.calls += 1
+        if not np.iscomplexobj(v):
+            raise ComplexStepError(
+                "method='complex': given complex inputs the function returned a real value, so "
+                "it discards the imaginary part (a float cast, np.real or abs?); use "
+                "method='central'"
+            )
+        # one random direction: the complex step and (confirmed) central differences must agree
+        u = state.direction(state.wrt)
+        scaled = {k: u[k] * state.xscale(k) for k in state.wrt}
+        cplus, scaled = self.step(state.wrt, scaled)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            vc = state.ev.value(cplus, "at a complex-step point")
+        cs = float(np.imag(vc)) / self.tau_c
+        gmag = sum(float(np.sum(np.abs(state.grads[k] * scaled[k]))) for k in state.wrt)
+        floor = np.array([FLOOR_C * state.scales.eps * (abs(cs) + gmag)])
+        line = DirectionLine(state, state.wrt, scaled, slope=cs)
+        verdict = Central().judge(state, line, floor, user=False)
+        if verdict.status[0] == Status.MISMATCH:
+            raise ComplexStepError(
+                f"method='complex': along a random direction the complex step gives {cs:.6g} "
+                f"but central differences give {verdict.numeric[0]:.6g} (error estimate "
+                f"{verdict.error_estimate[0]:.3g}); the function is not complex-step safe (abs, "
+                "maximum, comparisons or conjugation on complex values in its forward pass). "
+                "Use method='central'"
+            )
+
+    def step(self, ks: Sequence[int], scaled: dict[int, F64]) -> tuple[Arrays, dict[int, F64]]:
+        """The complex inputs stepped by ``i tau_c scaled``, in their own dtype (complex64 stays
+        complex64), and the step actually represented there, divided by ``tau_c``."""
+        arrays = list(self.cwork)
+        actual = {}
+        for k in ks:
+            c = self.cwork[k]
+            arrays[k] = (c + 1j * self.tau_c * scaled[k]).astype(c.dtype)
+            actual[k] = (arrays[k].imag - c.imag).astype(np.float64) / self.tau_c
+        return arrays, actual
+
+    def elements(self, state: CheckState, k: int, idx: NDArray[np.intp]) -> Verdicts:
+        a = state.grads[k].reshape(-1)[idx]
+        xf = np.real(state.work[k].reshape(-1)[idx]).astype(np.float64)
+        h = self.tau_c * np.maximum(1.0, np.abs(xf))
+        cx = self.cwork[k].reshape(-1)[idx]
+        probes = [(k, int(j), v) for j, v in zip(idx, cx + 1j * h, strict=True)]
+        values = state.ev.probes(probes, self.cwork)
+        numeric = np.imag(values).astype(np.float64) / h
+        eps = state.scales.eps
+        err = CS_C * (eps * (np.abs(numeric) + state.scales.gscale[k]) + self.subnormal / h)
+        thr = state.tol.threshold(numeric, err, state.floor(k, a))
+        status = np.where(np.abs(a - numeric) > thr, Status.MISMATCH, Status.OK).astype(np.int8)
+        return Verdicts(numeric, a, err, thr, status)
+
+    def direction(
+        self, state: CheckState, ks: Sequence[int], scaled: dict[int, F64], floor: F64
+    ) -> Verdicts:
+        arrays, scaled = self.step(ks, scaled)
+        gmag = sum(float(np.sum(np.abs(state.grads[k] * scaled[k]))) for k in ks)
+        v = state.ev.value(arrays, "along a random direction (complex step)")
+        numeric = np.array([float(np.imag(v)) / self.tau_c])
+        analytic = np.array([sum(float(np.sum(state.grads[k] * scaled[k])) for k in ks)])
+        eps = state.scales.eps
+        err = CS_C * (eps * (np.abs(numeric) + gmag) + self.subnormal / self.tau_c)
+        thr = state.tol.threshold(numeric, err, floor)
+        bad = abs(analytic[0] - numeric[0]) > thr[0]
+        status = np.array([Status.MISMATCH if bad else Status.OK], dtype=np.int8)
+        return Verdicts(numeric, analytic, err, thr, status)
+
+
+#: the numerical methods by public name
+METHODS: dict[str, type[Method]] = {m.name: m for m in (Central, Richardson, ComplexStep)}
