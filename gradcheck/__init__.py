@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._api import CheckOptions, check_grad, check_layer, check_loss, check_module, check_vjp
     from ._errors import (
         ComplexStepError,
+        ExecutorError,
         GradcheckError,
         GradientCheckFailure,
         InputMutationError,
@@ -54,6 +55,7 @@ _SOURCES = {
     ),
     "._errors": (
         "ComplexStepError",
+        "ExecutorError",
         "GradcheckError",
         "GradientCheckFailure",
         "InputMutationError",
@@ -84,6 +86,7 @@ __all__ = [
     "CheckResult",
     "ComplexStepError",
     "DirectionCheck",
+    "ExecutorError",
     "ElementCheck",
     "Finding",
     "GradcheckError",

@@ -308,7 +308,7 @@ def check_layer(
     _callable("forward", forward)
     _callable("backward", backward)
     names, arrays = _named_inputs(inputs)
-    objective = LayerObjective(forward, backward, options.get("seed", 0), cotangents)
+    objective = LayerObjective(forward, backward, options.get("seed", 0), cotangents, names)
     return _run(objective, names, arrays, options)
 
 
@@ -337,7 +337,7 @@ def check_vjp(
     _callable("fn", fn)
     _callable("vjp", vjp)
     names, arrays = _named_inputs(inputs)
-    objective = VjpObjective(fn, vjp, options.get("seed", 0), cotangents)
+    objective = VjpObjective(fn, vjp, options.get("seed", 0), cotangents, names)
     return _run(objective, names, arrays, options)
 
 
@@ -457,6 +457,7 @@ def check_module(
         grads_attr,
         options.get("seed", 0),
         cotangents,
+        names,
     )
     try:
         return _run(objective, names, arrays, options)

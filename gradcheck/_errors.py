@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ComplexStepError",
+    "ExecutorError",
     "GradcheckError",
     "GradientCheckFailure",
     "InputMutationError",
@@ -100,12 +101,19 @@ class GradientCheckFailure(GradcheckError, AssertionError):
         self.result = result
 
 
+class ExecutorError(GradcheckError, RuntimeError):
+    """The executor given with ``executor=`` failed: it refused work (shut down?), a worker died,
+    or the function could not be loaded in a worker. The original exception is the ``__cause__``.
+    """
+
+
 class MissingDependencyError(GradcheckError, ImportError):
     """An optional dependency is not installed; the message names the extra that provides it."""
 
 
 for _cls in (
     ComplexStepError,
+    ExecutorError,
     GradcheckError,
     GradientCheckFailure,
     InputMutationError,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._core.streams import collinear, stream
 from ._errors import (
     GradcheckError,
     InvalidGradientError,
@@ -106,15 +107,18 @@ class _OutputObjective:
     fn_name = "forward"
     with_cache = True
 
-    def __init__(self, fn: Callable[..., Any], seed: int, cotangents: object) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], seed: int, cotangents: object, names: Sequence[str] = ()
+    ) -> None:
         self.fn = fn
         self.seed = seed
         self.cotangents = cotangents
+        self.names = tuple(names)
         self.douts: list[NDArray[np.float64]] = []
         self.douts_user: list[NDArray[Any]] = []
         self.shapes: tuple[tuple[int, ...], ...] = ()
 
-    def _draw(self, outs: Sequence[NDArray[Any]]) -> None:
+    def _draw(self, outs: Sequence[NDArray[Any]], arrays: Sequence[object]) -> None:
         self.shapes = tuple(o.shape for o in outs)
         if self.cotangents is not None:
             given = (
@@ -134,13 +138,26 @@ class _OutputObjective:
                     )
                 user.append(d.copy())
         else:
-            rng = np.random.default_rng(self.seed)
-            user = [
-                rng.standard_normal(o.shape).astype(np.finfo(o.dtype).dtype, copy=False)
-                for o in outs
-            ]
+            user = self._random_cotangents(outs, arrays)
         self.douts_user = user
         self.douts = [np.asarray(d, dtype=np.float64) for d in user]
+
+    def _random_cotangents(
+        self, outs: Sequence[NDArray[Any]], arrays: Sequence[object]
+    ) -> list[NDArray[Any]]:
+        """Cotangents from the check's own stream (never the caller's ``default_rng(seed)``),
+        redrawn when one lies along an output or an input (``dout = c * x`` hides a backward pass
+        that uses ``x`` for ``dout``, and makes ``x.T @ dout`` symmetric)."""
+        rng = stream(self.seed, "cotangents", self.names)
+        others = [a for a in (*outs, *arrays) if isinstance(a, np.ndarray) and a.dtype.kind in "fc"]
+        user = []
+        for o in outs:
+            for _ in range(16):
+                d = rng.standard_normal(o.shape).astype(np.finfo(o.dtype).dtype, copy=False)
+                if not any(collinear(d, a) for a in others):
+                    break
+            user.append(d)
+        return user
 
     def _outs(self, arrays: Arrays) -> tuple[NDArray[Any], ...]:
         res = self.fn(*arrays)
@@ -174,15 +191,16 @@ class LayerObjective(_OutputObjective):
         backward: Callable[..., Any],
         seed: int,
         cotangents: object = None,
+        names: Sequence[str] = (),
     ) -> None:
-        super().__init__(forward, seed, cotangents)
+        super().__init__(forward, seed, cotangents, names)
         self.backward = backward
 
     def base(self, arrays: Arrays, mutation_check: MutationCheck) -> Base:
         res = _call_user(self.fn, arrays, "forward at the unperturbed inputs")
         outs = _as_outputs(res, with_cache=True, fn_name="forward")
         mutation_check("forward")
-        self._draw(outs)
+        self._draw(outs, arrays)
         value = _inner(self.douts, outs)
         magnitude = self._magnitude(self.douts, outs)
         out_dtypes = tuple(o.dtype for o in outs)
@@ -207,15 +225,16 @@ class VjpObjective(_OutputObjective):
         vjp: Callable[..., Any],
         seed: int,
         cotangents: object = None,
+        names: Sequence[str] = (),
     ) -> None:
-        super().__init__(fn, seed, cotangents)
+        super().__init__(fn, seed, cotangents, names)
         self.vjp = vjp
 
     def base(self, arrays: Arrays, mutation_check: MutationCheck) -> Base:
         res = _call_user(self.fn, arrays, "fn at the unperturbed inputs")
         outs = _as_outputs(res, with_cache=False, fn_name="fn")
         mutation_check("fn")
-        self._draw(outs)
+        self._draw(outs, arrays)
         value = _inner(self.douts, outs)
         magnitude = self._magnitude(self.douts, outs)
         _check_finite_outputs(outs, "fn")
@@ -309,8 +328,9 @@ class ModuleObjective(_OutputObjective):
         grads_attr: str,
         seed: int,
         cotangents: object = None,
+        names: Sequence[str] = (),
     ) -> None:
-        super().__init__(layer.forward, seed, cotangents)
+        super().__init__(layer.forward, seed, cotangents, names)
         self.layer = layer
         self.n_inputs = n_inputs
         self.param_names = tuple(param_names)
@@ -331,7 +351,7 @@ class ModuleObjective(_OutputObjective):
         res = _call_user(self.layer.forward, arrays[: self.n_inputs], "layer.forward")
         outs = _as_outputs(res, with_cache=False, fn_name="layer.forward")
         mutation_check("layer.forward")
-        self._draw(outs)
+        self._draw(outs, arrays)
         value = _inner(self.douts, outs)
         _check_finite_outputs(outs, "layer.forward")
         douts = [d.copy() for d in self.douts_user]

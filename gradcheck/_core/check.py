@@ -34,7 +34,7 @@ def run_check(
 ) -> CheckResult:
     """Check the gradients of inputs ``wrt`` of ``objective`` at ``arrays`` (see the module)."""
     t0 = time.perf_counter()
-    ev = Evaluator(objective, names, arrays, options.executor, options.progress)
+    ev = Evaluator(objective, names, arrays, wrt, options.executor, options.progress)
     base, grads = ev.base(wrt)
     again = ev.value(ev.work, "a second time at the unperturbed inputs")
     ev.mutation_check("the second evaluation")

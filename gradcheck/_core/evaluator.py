@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import (
+    ExecutorError,
     GradcheckError,
     InputMutationError,
     InvalidArgumentError,
@@ -33,22 +34,33 @@ Probe = tuple[int, int, Any]
 
 
 class Evaluator:
-    """Evaluates the objective at the unperturbed inputs and at perturbed points, counting calls."""
+    """Evaluates the objective at the unperturbed inputs and at perturbed points, counting calls.
+
+    The checked inputs (``wrt``) are copied into C-ordered arrays of native byte order. Other
+    inputs are passed through: arrays are copied (keeping their class and dtype), so that a
+    function that writes to them is caught and the caller's arrays stay unchanged; any other
+    object (None, a list, a dict of labels) is passed as it is.
+    """
 
     def __init__(
         self,
         objective: Any,
         names: Sequence[str],
-        arrays: Sequence[NDArray[Any]],
+        arrays: Sequence[Any],
+        wrt: Sequence[int],
         executor: Executor | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.objective = objective
         self.names = tuple(names)
-        self.work: Arrays = [np.array(a, copy=True, order="C") for a in arrays]
-        self._pristine = [w.copy() for w in self.work]
+        self.work: Arrays = [
+            _working_copy(a) if k in wrt else (a.copy() if isinstance(a, np.ndarray) else a)
+            for k, a in enumerate(arrays)
+        ]
+        self._pristine = [w.copy() if isinstance(w, np.ndarray) else None for w in self.work]
         self.executor = executor
         self._progress_fn = progress
+        self._blob: bytes | None = None
         self.calls = 0
         self.backward_calls = 0
         self.planned = 0
@@ -69,12 +81,13 @@ class Evaluator:
         """Raise :class:`InputMutationError` when user code changed a working copy in place."""
         changed = tuple(
             self.names[k]
-            for k in range(len(self.work))
-            if self.work[k].tobytes() != self._pristine[k].tobytes()  # bit for bit
+            for k, (w, p) in enumerate(zip(self.work, self._pristine, strict=True))
+            if p is not None and not same_bits(w, p)
         )
         if changed:
-            for k in range(len(self.work)):
-                np.copyto(self.work[k], self._pristine[k])
+            for w, p in zip(self.work, self._pristine, strict=True):
+                if p is not None:
+                    np.copyto(w, p)
             raise InputMutationError(
                 f"{during} changed its input(s) {list(changed)} in place; a function under a "
                 "gradient check must not modify its inputs (copy them first)",
@@ -163,20 +176,89 @@ class Evaluator:
         return np.asarray(values)
 
     def _parallel(self, executor: Executor, probes: list[Probe], arrays: Arrays) -> list[complex]:
+        """Shard ``probes`` over ``executor``. Every task owns its copy of the function and of
+        the arrays (what a process pool gives by pickling, a thread pool gets the same way), so
+        tasks running in threads of one process cannot race on shared working arrays or on the
+        state of a layer object."""
+        if self._blob is None:
+            self._blob = pickle.dumps(self.objective)
         workers = int(getattr(executor, "_max_workers", 0) or 2)
         bounds = guided_chunks(len(probes), workers)
-        futures: list[Future[list[complex]]] = [
-            executor.submit(eval_probes, self.objective, arrays, probes[lo:hi], self.names)
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
+        futures: list[Future[list[complex]]] = []
         try:
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                futures.append(
+                    executor.submit(eval_task, self._blob, arrays, probes[lo:hi], self.names)
+                )
             values: list[complex] = []
             for fut in futures:
                 values.extend(fut.result())
             return values
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            what = "refused the work" if len(futures) < len(bounds) - 1 else "failed"
+            raise ExecutorError(
+                f"executor: the {type(executor).__name__} {what} with {type(exc).__name__}: "
+                f"{exc} (is it shut down? did a worker crash, for instance from os._exit, a "
+                "segmentation fault or running out of memory in the function?)"
+            ) from exc
         finally:
             for fut in futures:
                 fut.cancel()
+
+
+def eval_task(
+    blob: bytes, arrays: Arrays, probes: Sequence[Probe], names: Sequence[str]
+) -> list[complex]:
+    """One executor task: :func:`eval_probes` on private copies of the function and arrays.
+
+    A function that changes its inputs in place is caught here, on the task's copies.
+    """
+    try:
+        objective = pickle.loads(blob)
+    except Exception as exc:
+        raise ExecutorError(
+            f"executor: the function could not be loaded in a worker ({type(exc).__name__}: "
+            f"{exc}); is its module importable there?"
+        ) from exc
+    own = [a.copy() if isinstance(a, np.ndarray) else a for a in arrays]
+    values = eval_probes(objective, own, probes, names)
+    changed = tuple(
+        names[k]
+        for k, (a, b) in enumerate(zip(own, arrays, strict=True))
+        if isinstance(b, np.ndarray) and not same_bits(a, b)
+    )
+    if changed:
+        raise InputMutationError(
+            f"a perturbed evaluation changed its input(s) {list(changed)} in place; a function "
+            "under a gradient check must not modify its inputs (copy them first)",
+            names=changed,
+            during="a perturbed evaluation",
+        )
+    return values
+
+
+def _working_copy(a: NDArray[Any]) -> NDArray[Any]:
+    """A C-ordered copy of a checked input, in native byte order."""
+    return np.array(a, dtype=a.dtype.newbyteorder("="), copy=True, order="C")
+
+
+def same_bits(a: NDArray[Any], b: NDArray[Any]) -> bool:
+    """Whether two arrays of one dtype hold the same values bit for bit.
+
+    Extended precision (``longdouble``) has padding bytes that copies need not preserve, so it
+    compares values, NaNs and the signs of zeros instead of bytes.
+    """
+    if a.dtype.kind in "fc" and a.dtype.itemsize > np.dtype(a.dtype.kind + "8").itemsize * (
+        2 if a.dtype.kind == "c" else 1
+    ):
+        return bool(
+            np.array_equal(a, b, equal_nan=True)
+            and np.array_equal(np.signbit(np.real(a)), np.signbit(np.real(b)))
+            and np.array_equal(np.signbit(np.imag(a)), np.signbit(np.imag(b)))
+        )
+    return a.tobytes() == b.tobytes()
 
 
 def eval_probes(

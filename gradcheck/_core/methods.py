@@ -155,14 +155,14 @@ class ComplexStep(Method):
         # every real floating input becomes complex, checked or not, so that the function sees
         # one consistent dtype; other inputs (labels, flags) are passed unchanged
         self.cwork: Arrays = [
-            w.astype(np.result_type(w.dtype, np.complex64)) if w.dtype.kind == "f" else w
+            w.astype(np.result_type(w.dtype, np.complex64)) if _floating(w) else w
             for w in state.work
         ]
         self.tau_c = 1e-20 if state.scales.eps < 1e-10 else 1e-10
         # the imaginary parts are no more precise than the smallest subnormal number: with tiny
         # derivatives (1e-300) they underflow and lose relative precision
         self.subnormal = max(
-            float(np.finfo(w.dtype).smallest_subnormal) for w in self.cwork if w.dtype.kind == "c"
+            float(np.finfo(self.cwork[k].dtype).smallest_subnormal) for k in state.wrt
         )
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
@@ -243,6 +243,10 @@ class ComplexStep(Method):
         bad = abs(analytic[0] - numeric[0]) > thr[0]
         status = np.array([Status.MISMATCH if bad else Status.OK], dtype=np.int8)
         return Verdicts(numeric, analytic, err, thr, status)
+
+
+def _floating(w: object) -> bool:
+    return isinstance(w, np.ndarray) and w.dtype.kind == "f"
 
 
 #: the numerical methods by public name

@@ -22,6 +22,7 @@ from .._objective import Arrays
 from .._result import DirectionCheck, Status
 from .evaluator import Evaluator
 from .numerics import F64, FLOOR_C, NOISE_C, Scales, Tolerance, Verdicts, ecnoise
+from .streams import stream
 
 
 class MethodLike(Protocol):
@@ -122,7 +123,7 @@ class CheckState:
         self.grads = grads
         self.scales = scales
         self.method = method
-        self.rng = np.random.default_rng(options.seed)
+        self.rng = stream(options.seed, "directions", self.names)
         self.noise_measured: dict[Hashable, float] = {}
         self.notes: list[str] = []
         self.elements: dict[int, ElementState] = {}
