@@ -359,7 +359,7 @@ def check_grad(
     >>> r = check_grad(lambda x: float(np.sum(x**3)), lambda x: (3 * x**2,),
     ...                {"x": np.array([1.0, -2.0, 0.5])})
     >>> r.passed, r.calls
-    (True, 8)
+    (True, 17)
     """
     _callable("fn", fn)
     _callable("grad", grad)

@@ -55,6 +55,11 @@ def headline(result: CheckResult) -> str:
         return "gradcheck passed"
     if not failed:
         return "gradcheck FAILED: the joint directional screen failed"
+    if all(r.mismatches == 0 and r.unverified for r in failed):
+        return (
+            f"gradcheck FAILED: {len(failed)} of {len(result.inputs)} inputs could not be "
+            "verified (numerical derivatives too uncertain)"
+        )
     return (
         f"gradcheck FAILED: {len(failed)} of {len(result.inputs)} inputs have gradient mismatches"
     )
@@ -77,9 +82,12 @@ def verdict(r: InputResult) -> str:
     kinks = f"{len(r.kinks)} kink{'s' if len(r.kinks) != 1 else ''}"
     if r.passed:
         return "ok" + (f", {kinks}" if r.kinks else "")
+    unverified = f" +{r.unverified} unverified" if r.unverified else ""
+    if r.mismatches == 0 and r.unverified:
+        return f"UNVERIFIED {r.unverified}" + (f" +{kinks}" if r.kinks else "")
     if r.mismatches == 0 and r.kinks:
         return f"FAIL {kinks}"
-    return f"FAIL {r.mismatches}" + (f" +{kinks}" if r.kinks else "")
+    return f"FAIL {r.mismatches}" + (f" +{kinks}" if r.kinks else "") + unverified
 
 
 def worst_direction(r: InputResult) -> DirectionCheck:

@@ -19,13 +19,19 @@ __all__ = ["CheckResult", "DirectionCheck", "ElementCheck", "Finding", "InputRes
 
 
 class Status(enum.IntEnum):
-    """Verdict codes of one checked element (stored per element in :attr:`InputResult.status`)."""
+    """Verdict codes of one checked element (stored per element in :attr:`InputResult.status`).
+
+    ``UNVERIFIED``: the numerical derivative could not be computed precisely enough (at any step
+    tried) for the comparison to mean anything; the element is not counted as a pass, and the
+    check does not pass.
+    """
 
     UNCHECKED = 0
     OK = 1
     MISMATCH = 2
     KINK = 3
     SKIPPED = 4
+    UNVERIFIED = 5
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,8 @@ class DirectionCheck:
 
     @property
     def passed(self) -> bool:
-        """True unless this direction showed a mismatch."""
-        return self.status != Status.MISMATCH
+        """True when this direction was verified and showed no mismatch."""
+        return self.status not in (Status.MISMATCH, Status.UNVERIFIED)
 
 
 @dataclass(frozen=True)
@@ -146,10 +152,20 @@ class InputResult:
         return math.prod(self.shape)
 
     @property
+    def unverified(self) -> int:
+        """Number of elements whose numerical derivative was too uncertain to judge them."""
+        return int(np.sum(self.status == Status.UNVERIFIED))
+
+    @property
     def passed(self) -> bool:
-        """True when no element and no direction of this input failed."""
+        """True when no element and no direction of this input failed or stayed unverified."""
         failed_kinks = self.kink_policy == "fail" and bool(self.kinks)
-        return self.mismatches == 0 and not failed_kinks and all(d.passed for d in self.directions)
+        return (
+            self.mismatches == 0
+            and self.unverified == 0
+            and not failed_kinks
+            and all(d.passed for d in self.directions)
+        )
 
     def mismatch_indices(self) -> list[tuple[int, ...]]:
         """Indices of the mismatching elements, worst first."""
@@ -183,6 +199,7 @@ class InputResult:
             "checked": self.checked,
             "passed": self.passed,
             "mismatches": self.mismatches,
+            "unverified": self.unverified,
             "kinks": [list(k) for k in self.kinks],
             "max_abs_error": _num(self.max_abs_error),
             "max_rel_error": _num(self.max_rel_error),

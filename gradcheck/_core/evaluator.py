@@ -8,6 +8,7 @@ copied once here and never written to.
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
@@ -105,6 +106,22 @@ class Evaluator:
         self.backward_calls += 1
         return base, self._validate_grads(base.grads, wrt)
 
+    def gradients_at(self, arrays: Arrays, wrt: Sequence[int]) -> dict[int, F64]:
+        """The gradients of inputs ``wrt`` from the function and backward pass at ``arrays``."""
+
+        def unchanged(during: str) -> None:  # these arrays are the evaluator's own
+            pass
+
+        try:
+            base: Base = self.objective.base(arrays, unchanged)
+        except GradcheckError:
+            raise
+        except Exception as exc:  # pragma: no cover - base wraps user errors itself
+            raise UserCodeError(f"the function raised {exc!r}", during="evaluation") from exc
+        self.calls += 1
+        self.backward_calls += 1
+        return self._validate_grads(base.grads, wrt)
+
     def _validate_grads(self, grads: list[object], wrt: Sequence[int]) -> dict[int, F64]:
         n = len(self.names)
         if len(grads) != n:
@@ -140,42 +157,58 @@ class Evaluator:
             out[k] = g.astype(np.float64)
         return out
 
-    def value(self, arrays: Arrays, where: str) -> complex:
-        """The objective at ``arrays``; ``where`` says where, for error messages."""
+    def value(self, arrays: Arrays, where: str, tolerant: bool = False) -> complex:
+        """The objective at ``arrays``; ``where`` says where, for error messages.
+
+        ``tolerant``: NaN instead of an error when the function raises or is not finite there.
+        """
         try:
             v: complex = self.objective(arrays)
         except GradcheckError:
+            if tolerant:
+                self.calls += 1
+                return math.nan
             raise
         except Exception as exc:
+            self.calls += 1
+            if tolerant:
+                return math.nan
             raise UserCodeError(
                 f"the function raised {type(exc).__name__}: {exc} (evaluated {where})",
                 during=f"evaluation {where}",
             ) from exc
         self.calls += 1
         if not np.isfinite(v):
+            if tolerant:
+                return math.nan
             raise NonFiniteError(f"the function returned {v} {where}")
         return v
 
-    def probes(self, probes: list[Probe], arrays: Arrays) -> NDArray[Any]:
-        """The objective with one element of ``arrays`` changed per probe, in order."""
+    def probes(self, probes: list[Probe], arrays: Arrays, tolerant: bool = False) -> NDArray[Any]:
+        """The objective with one element of ``arrays`` changed per probe, in order.
+
+        ``tolerant``: NaN for a probe where the function raises or is not finite.
+        """
         executor = self.executor
         if executor is not None and len(probes) >= 8:
-            values = self._parallel(executor, probes, arrays)
+            values = self._parallel(executor, probes, arrays, tolerant)
             self.calls += len(probes)
             self.progress()
         elif self._progress_fn is None:
-            values = eval_probes(self.objective, arrays, probes, self.names)
+            values = eval_probes(self.objective, arrays, probes, self.names, tolerant)
             self.calls += len(probes)
         else:
             values = []
             for lo in range(0, len(probes), 64):
                 chunk = probes[lo : lo + 64]
-                values += eval_probes(self.objective, arrays, chunk, self.names)
+                values += eval_probes(self.objective, arrays, chunk, self.names, tolerant)
                 self.calls += len(chunk)
                 self.progress()
         return np.asarray(values)
 
-    def _parallel(self, executor: Executor, probes: list[Probe], arrays: Arrays) -> list[complex]:
+    def _parallel(
+        self, executor: Executor, probes: list[Probe], arrays: Arrays, tolerant: bool
+    ) -> list[complex]:
         """Shard ``probes`` over ``executor``. Every task owns its copy of the function and of
         the arrays (what a process pool gives by pickling, a thread pool gets the same way), so
         tasks running in threads of one process cannot race on shared working arrays or on the
@@ -188,7 +221,9 @@ class Evaluator:
         try:
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
                 futures.append(
-                    executor.submit(eval_task, self._blob, arrays, probes[lo:hi], self.names)
+                    executor.submit(
+                        eval_task, self._blob, arrays, probes[lo:hi], self.names, tolerant
+                    )
                 )
             values: list[complex] = []
             for fut in futures:
@@ -209,7 +244,11 @@ class Evaluator:
 
 
 def eval_task(
-    blob: bytes, arrays: Arrays, probes: Sequence[Probe], names: Sequence[str]
+    blob: bytes,
+    arrays: Arrays,
+    probes: Sequence[Probe],
+    names: Sequence[str],
+    tolerant: bool = False,
 ) -> list[complex]:
     """One executor task: :func:`eval_probes` on private copies of the function and arrays.
 
@@ -223,7 +262,7 @@ def eval_task(
             f"{exc}); is its module importable there?"
         ) from exc
     own = [a.copy() if isinstance(a, np.ndarray) else a for a in arrays]
-    values = eval_probes(objective, own, probes, names)
+    values = eval_probes(objective, own, probes, names, tolerant)
     changed = tuple(
         names[k]
         for k, (a, b) in enumerate(zip(own, arrays, strict=True))
@@ -266,11 +305,13 @@ def eval_probes(
     arrays: Arrays,
     probes: Sequence[Probe],
     names: Sequence[str],
+    tolerant: bool = False,
 ) -> list[complex]:
     """Evaluate ``objective`` with element ``j`` of input ``k`` set to ``value``, for each probe.
 
     The element is restored bit for bit after each evaluation, also when the objective raises.
-    (A module-level function, so that executors can ship it to worker processes.)
+    ``tolerant``: NaN for a probe where the objective raises or is not finite, instead of an
+    error. (A module-level function, so that executors can ship it to worker processes.)
     """
     flats = [a.reshape(-1) for a in arrays]
     values: list[complex] = []
@@ -281,8 +322,13 @@ def eval_probes(
         try:
             v = objective(arrays)
         except GradcheckError:
-            raise
+            if not tolerant:
+                raise
+            v = math.nan
         except Exception as exc:
+            if tolerant:
+                values.append(math.nan)
+                continue
             where = _where(names[k], arrays[k].shape, j, value, old)
             raise UserCodeError(
                 f"the function raised {type(exc).__name__}: {exc} (evaluated at {where})",
@@ -290,13 +336,13 @@ def eval_probes(
             ) from exc
         finally:
             flat[j] = old
-        if not np.isfinite(v):
+        if not np.isfinite(v) and not tolerant:
             where = _where(names[k], arrays[k].shape, j, value, old)
             raise NonFiniteError(
                 f"the function returned {v} at {where}; the step left the region where it is "
                 "finite (a log or division near a singularity?)"
             )
-        values.append(v)
+        values.append(v if np.isfinite(v) else math.nan)
     return values
 
 

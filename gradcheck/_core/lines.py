@@ -13,79 +13,75 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._objective import Arrays
-from .numerics import F64, Eval
+from .numerics import F64, VERIFY_NU, Eval
 from .state import CheckState
+from .steps import StepRule
 
 
 class Line:
-    """A batch of lines along which derivatives are compared."""
+    """A batch of lines along which derivatives are compared.
+
+    ``scale`` is the size of derivative the batch is judged against when its own values are
+    small (see :func:`~.numerics.verified`); ``length`` the scale on which the function is
+    assumed to vary along each line (for the truncation model of stage 1).
+    """
 
     count: int
+    scale: float
+    length: F64
+    #: the inputs the lines move (their noise is measured along them)
+    inputs: tuple[int, ...]
 
-    def at(self, m: float, sel: NDArray[np.intp]) -> Eval:
-        """Evaluate the lines ``sel`` at ``x +- m*h``."""
+    def at(self, m: float, sel: NDArray[np.intp], tolerant: bool = False) -> Eval:
+        """Evaluate the lines ``sel`` at ``x +- m*h``.
+
+        ``tolerant``: a point where the function is not finite, or raises, gives NaN instead of
+        an error (for exploratory steps of stage 2, which may leave the function's domain).
+        """
         raise NotImplementedError
 
-    def noise(self, flagged: NDArray[np.bool_]) -> float:
-        """Measured noise of one evaluation near these lines (cached per input or line)."""
+    def analytic_noise(self, sel: NDArray[np.intp]) -> F64:
+        """Measured rounding of the analytic derivative of lines ``sel``."""
         raise NotImplementedError
 
 
 class ElementLines(Line):
-    """One line per element ``idx`` of input ``k``, with step ``tau * max(1, |x|)``."""
+    """One line per element ``idx`` of input ``k``, with steps from ``rule`` on the scale
+    ``max(1, |x|)`` of each element."""
 
-    def __init__(self, state: CheckState, k: int, idx: NDArray[np.intp]) -> None:
+    def __init__(self, state: CheckState, k: int, idx: NDArray[np.intp], rule: StepRule) -> None:
         self.state = state
         self.k = k
+        self.inputs = (k,)
         self.idx = idx
         self.x = state.work[k].reshape(-1)[idx]
         self.a = state.grads[k].reshape(-1)[idx]
         self.count = len(idx)
+        self.scale = float(np.max(np.abs(state.grads[k])))
+        self.length = np.maximum(1.0, np.abs(self.x.astype(np.float64)))
+        # slopes far below the input's largest are judged against a share of it (see
+        # ``verified``): their steps are chosen for that size, not for a slope that may be 0
+        slope = np.maximum(np.abs(self.a), VERIFY_NU * self.scale)
+        self.h = rule.steps(state.scales.eps, state.noise_level(), slope, self.length)
 
-    def at(self, m: float, sel: NDArray[np.intp]) -> Eval:
+    def at(self, m: float, sel: NDArray[np.intp], tolerant: bool = False) -> Eval:
         s, k = self.state, self.k
         x = self.x[sel]
         dtype = s.work[k].dtype
         xf = x.astype(np.float64)
-        h = m * s.scales.tau * np.maximum(1.0, np.abs(xf))
+        h = m * self.h[sel]
         xp, xm = (xf + h).astype(dtype), (xf - h).astype(dtype)
         idx = self.idx[sel]
         probes = [(k, int(j), v) for j, v in zip(idx, xp, strict=True)]
         probes += [(k, int(j), v) for j, v in zip(idx, xm, strict=True)]
-        values = np.real(s.ev.probes(probes, s.work)).astype(np.float64)
+        values = np.real(s.ev.probes(probes, s.work, tolerant)).astype(np.float64)
         n = len(idx)
         dp = xp.astype(np.float64) - xf
         dm = xf - xm.astype(np.float64)
         return Eval(values[:n], values[n:], dp, dm, self.a[sel])
 
-    def noise(self, flagged: NDArray[np.bool_]) -> float:
-        """ECnoise along a random direction over this input's elements that passed stage 1.
-
-        Elements flagged by stage 1 are left out: a kink among them would pass for noise. The
-        spacing is ``h/8``, so the 8 points stay inside the central-difference stencil.
-        """
-        s, k = self.state, self.k
-        if k in s.noise_measured:
-            return s.noise_measured[k]
-        size = s.size(k)
-        mask = np.ones(size, dtype=bool)
-        mask[self.idx[flagged]] = False
-        if not mask.any():
-            mask[:] = True
-        v = np.where(mask, s.rng.standard_normal(size), 0.0)
-        v /= np.linalg.norm(v)
-        x = s.work[k].reshape(-1)
-        step = (s.scales.tau / 8) * v * np.maximum(1.0, np.abs(x.astype(np.float64)))
-
-        def arrays_at(i: int) -> Arrays:
-            arrays = list(s.work)
-            arrays[k] = (x + i * step).astype(x.dtype).reshape(s.work[k].shape)
-            return arrays
-
-        noise = s.measure_noise(arrays_at)
-        s.noise_measured[k] = noise
-        s.notes.append(f"noise of one evaluation measured near {s.names[k]}: {noise:.3g}")
-        return noise
+    def analytic_noise(self, sel: NDArray[np.intp]) -> F64:
+        return self.state.analytic_noise(self.k)[self.idx[sel]]
 
 
 class DirectionLine(Line):
@@ -101,13 +97,20 @@ class DirectionLine(Line):
         state: CheckState,
         ks: Sequence[int],
         scaled: dict[int, F64],
+        rule: StepRule,
         slope: float | None = None,
     ) -> None:
         self.state = state
-        self.ks = tuple(ks)
+        self.ks = self.inputs = tuple(ks)
         self.scaled = scaled
         self.slope = slope
-        self.measured: float | None = None
+        self.scale = sum(float(np.sum(np.abs(state.grads[k] * scaled[k]))) for k in self.ks)
+        self.length = np.ones(1)
+        self.t = float(
+            rule.steps(state.scales.eps, state.noise_level(), np.array([self.scale]), self.length)[
+                0
+            ]
+        )
 
     def shifted(self, t: float) -> tuple[Arrays, float]:
         """The inputs at ``x + t * scaled`` and ``<g, x(t) - x>``."""
@@ -123,21 +126,21 @@ class DirectionLine(Line):
             dot += float(np.vdot(s.grads[k], moved))
         return arrays, dot
 
-    def at(self, m: float, sel: NDArray[np.intp]) -> Eval:
+    def at(self, m: float, sel: NDArray[np.intp], tolerant: bool = False) -> Eval:
         s = self.state
-        step = m * s.scales.tau
+        step = m * self.t
         plus, dot_p = self.shifted(step)
         minus, dot_m = self.shifted(-step)
-        fp = float(np.real(s.ev.value(plus, "along a random direction")))
-        fm = float(np.real(s.ev.value(minus, "along a random direction")))
+        fp = float(np.real(s.ev.value(plus, "along a random direction", tolerant)))
+        fm = float(np.real(s.ev.value(minus, "along a random direction", tolerant)))
         # compare along the displacement actually representable in the inputs' dtypes
         a = (dot_p - dot_m) / (2 * step) if self.slope is None else self.slope
         one = np.array([step])
         return Eval(np.array([fp]), np.array([fm]), one, one.copy(), np.array([a]))
 
-    def noise(self, flagged: NDArray[np.bool_]) -> float:
-        if self.measured is None:
-            s = self.state
-            self.measured = s.measure_noise(lambda i: self.shifted(i * s.scales.tau / 8)[0])
-            s.noise_measured[("direction", id(self))] = self.measured
-        return self.measured
+    def analytic_noise(self, sel: NDArray[np.intp]) -> F64:
+        s = self.state
+        total = sum(
+            float(np.sum(s.analytic_noise(k) * np.abs(self.scaled[k]).reshape(-1))) for k in self.ks
+        )
+        return np.full(len(sel), total)

@@ -28,16 +28,22 @@ from .._result import Status
 
 F64 = NDArray[np.float64]
 
-#: rounding noise of one evaluation, before it is measured: NOISE_C * eps * magnitude
+#: rounding noise of one evaluation, before it is measured (to choose steps): NOISE_C * eps *
+#: magnitude
 NOISE_C = 2.0
-#: floor of every threshold: FLOOR_C * eps * (|analytic| + gradient scale of the input + size of f)
-#: (the last term bounds the rounding of a backward pass whose adjoints are larger than the
-#: gradients checked, e.g. through a saturated tanh, where 1 - tanh**2 keeps few digits)
+#: floor of every threshold: FLOOR_C * eps * (|analytic| + largest |analytic| of the input)
 FLOOR_C = 64.0
+#: measured rounding of the analytic gradient (see ``CheckState.analytic_noise``) enters the
+#: threshold of a suspect line times this factor
+FLOOR_A = 4.0
 #: complex step error estimate: CS_C * eps * (|numeric| + largest |analytic| of the input)
 CS_C = 256.0
 #: one-sided jump at h over jump at 4h above this ratio (1/4 for a smooth function) is a kink
 KINK_RATIO = 0.5
+#: a verified line's threshold is at most this share of its value (see :func:`verified`)
+VERIFY_RHO = 0.25
+#: values below this share of their batch's scale are judged against that share instead
+VERIFY_NU = 1 / 8
 
 
 @dataclass(frozen=True)
@@ -93,12 +99,12 @@ def richardson(r1: F64, r2: F64, s1: F64, s2: F64) -> F64:
     return out
 
 
-def ecnoise(values: F64) -> float:
+def ecnoise(values: F64) -> tuple[float, bool]:
     """Noise level of a function from evaluations at equally spaced points (Moré and Wild).
 
     Returns the standard deviation of the noise estimated from the first difference order whose
-    level agrees with the next two orders (within a factor 4) and changes sign; when no order
-    qualifies, the largest level of orders 3 to 6 (conservative).
+    level agrees with the next two orders (within a factor 4) and changes sign, and True; when no
+    order qualifies, the largest level of orders 3 to 6 (conservative), and False.
     """
     levels = []
     signs = []
@@ -111,70 +117,102 @@ def ecnoise(values: F64) -> float:
     for i in range(1, len(levels) - 2):
         window = levels[i : i + 3]
         if min(window) > 0 and max(window) <= 4 * min(window) and signs[i]:
-            return levels[i]
-    return max(levels[2:6])
+            return levels[i], True
+    return max(levels[2:6]), False
 
 
-def central(ev: Eval, f0: float, tau: float, noise: float) -> tuple[F64, F64]:
-    """Stage 1, central differences: the numeric derivative and its error estimate."""
+def central(ev: Eval, f0: float, length: F64, noise: float) -> tuple[F64, F64, NDArray[np.bool_]]:
+    """Stage 1, central differences: the numeric derivative, its error estimate, and whether
+    rounding (not truncation) dominates the estimate.
+
+    The error estimate is the rounding ``noise / h`` plus a model of the truncation
+    ``|f3| h^2 / 6``, with the third derivative ``|f3|`` taken as the larger of ``|f2| / L``
+    (from the second difference) and ``|D| / L^2`` (``L``: the scale on which the function
+    varies along the line). Stage 1 only sorts lines: an underestimate sends a line to stage 2,
+    which measures the truncation, so no mismatch is declared on this model alone.
+    """
+    h = (ev.dp + ev.dm) / 2
     resid = (ev.fp - ev.fm) / (ev.dp + ev.dm) - ev.analytic
-    curvature = tau * np.abs(ev.fp - 2 * f0 + ev.fm) / (3 * (ev.dp + ev.dm))
-    err: F64 = noise / ev.dp + curvature
     numeric: F64 = ev.analytic + resid
-    return numeric, err
+    curvature = np.abs(ev.fp - 2 * f0 + ev.fm) / (6 * length)
+    slope = np.abs(numeric) * h * h / (6 * length * length)
+    truncation = np.maximum(curvature, slope)
+    rounding = noise / (np.sqrt(2) * h)  # the standard deviation of (e+ - e-) / 2h
+    err: F64 = rounding + truncation
+    return numeric, err, rounding >= truncation
 
 
-def extrapolated(lo: Eval, hi: Eval, noise: float) -> tuple[F64, F64]:
-    """Stage 1, Richardson: extrapolation from the steps of ``lo`` and ``hi`` (``lo`` smaller)."""
+def extrapolated(
+    lo: Eval, hi: Eval, length: F64, noise: float
+) -> tuple[F64, F64, NDArray[np.bool_]]:
+    """Stage 1, Richardson: the extrapolation ``R = (4 D(h) - D(2h)) / 3`` from the steps of
+    ``lo`` (``h``) and ``hi`` (``2h``), its error estimate, and whether rounding dominates it.
+
+    ``D(h) - R`` measures the ``h^2`` term that the extrapolation removes; what is left is of
+    order ``h^4``, estimated as ``4 |D(h) - R| (h / L)^2`` (each order one factor ``(h/L)^2``
+    smaller, ``L`` the scale on which the function varies along the line). Like every stage-1
+    model it only sorts lines (see :func:`central`).
+    """
+    h = (lo.dp + lo.dm) / 2
     r1 = (lo.fp - lo.fm) / (lo.dp + lo.dm) - lo.analytic
     r2 = (hi.fp - hi.fm) / (hi.dp + hi.dm) - hi.analytic
     resid = richardson(r1, r2, lo.dp, hi.dp)
-    err: F64 = np.abs(resid - r1) + 1.5 * noise / lo.dp
+    rounding = noise / h  # (4 D(h) - D(2h)) / 3: 0.95 sigma / h
+    truncation = 4 * np.abs(resid - r1) * (h / length) ** 2
+    err: F64 = truncation + rounding
     numeric: F64 = lo.analytic + resid
-    return numeric, err
+    return numeric, err, rounding >= truncation
+
+
+@dataclass
+class Refined(Verdicts):
+    """Stage-2 verdicts of a triple of steps, with the kink test's outcome per line, and whether
+    rounding noise (rather than truncation) dominates the error estimate."""
+
+    kinky: NDArray[np.bool_]
+    noisy: NDArray[np.bool_]
 
 
 def confirm(
-    evals: dict[float, Eval],
+    e1: Eval,
+    e2: Eval,
+    e4: Eval,
     f0: float,
     floor: F64,
     noise: float,
     noise_guess: float,
     tol: Tolerance,
     user: bool = True,
-) -> Verdicts:
-    """Stage 2: Richardson over steps h, 2h, 4h on the residual; kink test on one-sided slopes.
+) -> Refined:
+    """Stage 2 on steps ``s, 2s, 4s``: Richardson on the residual; kink test on one-sided slopes.
 
-    The numeric value is the extrapolation from ``2h`` and ``4h`` (least noise; its ``h**4``
-    truncation is negligible at these steps); the error estimate is its disagreement with the
-    extrapolation from ``h`` and ``2h`` plus the measured noise amplified by the extrapolation.
-    A line whose one-sided slopes differ by a jump that does not shrink with the step is a kink
-    when the analytic value lies between them, and a mismatch otherwise.
+    The numeric value is the extrapolation from ``2s`` and ``4s`` (least noise; its ``s**4``
+    truncation is negligible when the steps resolve the function); the error estimate is its
+    disagreement with the extrapolation from ``s`` and ``2s`` plus the noise amplified by the
+    extrapolation. A line whose one-sided slopes differ by a jump that does not shrink with the
+    step is *kinky*: a kink when the analytic value lies between the slopes, a mismatch otherwise.
     """
-    r: dict[float, F64] = {}
-    s: dict[float, F64] = {}
-    jump: dict[float, F64] = {}
-    for m, ev in evals.items():
-        s[m] = (ev.dp + ev.dm) / 2
-        r[m] = (ev.fp - ev.fm) / (ev.dp + ev.dm) - ev.analytic
-        jump[m] = (ev.fp - f0) / ev.dp - (f0 - ev.fm) / ev.dm
-    r_lo = richardson(r[1.0], r[2.0], s[1.0], s[2.0])
-    r_hi = richardson(r[2.0], r[4.0], s[2.0], s[4.0])
-    one, two = evals[1.0], evals[2.0]
-    analytic = one.analytic
+    s1, s2, s4 = ((e.dp + e.dm) / 2 for e in (e1, e2, e4))
+    r1, r2, r4 = ((e.fp - e.fm) / (e.dp + e.dm) - e.analytic for e in (e1, e2, e4))
+    jump1 = (e1.fp - f0) / e1.dp - (f0 - e1.fm) / e1.dm
+    jump4 = (e4.fp - f0) / e4.dp - (f0 - e4.fm) / e4.dm
+    r_lo = richardson(r1, r2, s1, s2)
+    r_hi = richardson(r2, r4, s2, s4)
+    analytic = e1.analytic
     numeric = analytic + r_hi
-    err = np.abs(r_lo - r_hi) + 1.5 * noise / s[2.0]
+    noise_part = noise / s2  # the extrapolation from 2s and 4s: 0.95 sigma / (2s)
+    err = np.abs(r_lo - r_hi) + noise_part
     thr = tol.threshold(numeric, err, floor, user)
-    # one-sided slopes at h, and extrapolated to a zero step (removes their O(h) truncation)
-    up, down = (one.fp - f0) / one.dp, (f0 - one.fm) / one.dm
-    up0 = 2 * up - (two.fp - f0) / two.dp
-    down0 = 2 * down - (f0 - two.fm) / two.dm
+    # one-sided slopes at s, and extrapolated to a zero step (removes their O(s) truncation)
+    up, down = (e1.fp - f0) / e1.dp, (f0 - e1.fm) / e1.dm
+    up0 = 2 * up - (e2.fp - f0) / e2.dp
+    down0 = 2 * down - (f0 - e2.fm) / e2.dm
     lo = np.minimum.reduce([up, down, up0, down0])
     hi = np.maximum.reduce([up, down, up0, down0])
     slope_noise = max(noise, noise_guess)
-    slope_tol = tol.safety * 4 * slope_noise / s[1.0] + floor
-    kinky = (np.abs(jump[1.0]) > KINK_RATIO * np.abs(jump[4.0])) & (
-        np.abs(jump[1.0]) > 16 * slope_noise / s[1.0] + floor
+    slope_tol = tol.safety * 4 * slope_noise / s1 + floor
+    kinky = (np.abs(jump1) > KINK_RATIO * np.abs(jump4)) & (
+        np.abs(jump1) > 16 * slope_noise / s1 + floor
     )
     within = (analytic >= lo - slope_tol) & (analytic <= hi + slope_tol)
     bad = np.abs(r_hi) > thr
@@ -185,13 +223,37 @@ def confirm(
     ).astype(np.int8)
     # at a kink the two-sided estimate is meaningless: report the nearer one-sided slope
     nearest = np.where(np.abs(analytic - up) <= np.abs(analytic - down), up, down)
-    return Verdicts(
+    return Refined(
         numeric=np.where(kinky, nearest, numeric),
         analytic=analytic,
         error_estimate=np.where(kinky, slope_tol, err),
         threshold=np.where(kinky, slope_tol, thr),
         status=status,
+        kinky=kinky,
+        noisy=noise_part >= np.abs(r_lo - r_hi),
     )
+
+
+def verified(
+    threshold: F64,
+    analytic: F64,
+    numeric: F64,
+    scale: float | F64,
+    noisy: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Whether a threshold is tight enough for a comparison to mean something.
+
+    A line is verified when its threshold is at most ``VERIFY_RHO`` of the larger of its analytic
+    and numeric values, so that an error of that relative size or more (a factor 2, a sign, a
+    missing term) cannot pass; values below ``VERIFY_NU * scale`` (the line's batch: its input's
+    largest analytic slope) count as that, so a zero slope is verified by a threshold small
+    against the slopes around it. In a batch whose analytic slopes are all zero there is no size
+    to judge against: a line is verified when rounding, not truncation, dominates its error
+    estimate (the step resolves the function, so a slope above the noise would show).
+    """
+    ref = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), VERIFY_NU * scale)
+    out: NDArray[np.bool_] = np.where(np.asarray(scale) > 0, threshold <= VERIFY_RHO * ref, noisy)
+    return out
 
 
 @dataclass(frozen=True)
@@ -201,7 +263,7 @@ class Scales:
     ``eps`` of the least precise dtype among the checked inputs and the outputs, the relative step
     ``tau = cbrt(eps)``, the value ``f0``, the magnitude ``fscale`` of the terms summed into it,
     the rounding noise ``noise_guess`` of one evaluation before it is measured, and the gradient
-    scale of each input used by the threshold floor.
+    scale of each input (its largest analytic value) used by the threshold floor.
     """
 
     eps: float
@@ -227,19 +289,15 @@ def scales(
     # not expose its terms
     linear = sum(float(np.sum(np.abs(grads[k] * inputs[k].astype(np.float64)))) for k in grads)
     fscale = max(magnitude, abs(f0), linear)
-    # gradient scale of each input for the threshold floor: its largest |analytic|, but at least a
-    # typical gradient of the whole check (the median of those maxima, or the root mean square of
-    # all gradient elements): rounding in a backward pass is relative to the adjoints flowing
-    # through it, not to the final value of a small gradient
+    # gradient scale of each input for the threshold floor: its largest |analytic| (in the units
+    # of that input's gradient; the rounding of a backward pass beyond that is measured, see
+    # ``CheckState.analytic_noise``)
     largest = {k: float(np.max(np.abs(g))) for k, g in grads.items()}
-    count = sum(g.size for g in grads.values())
-    rms = math.sqrt(sum(float(np.sum(g**2)) for g in grads.values()) / count)
-    typical = max(float(np.median(list(largest.values()))), rms)
     return Scales(
         eps=eps,
         tau=eps ** (1 / 3),
         f0=f0,
         fscale=fscale,
         noise_guess=NOISE_C * eps * fscale,
-        gscale={k: max(g, typical) for k, g in largest.items()},
+        gscale=largest,
     )

@@ -18,10 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._annotations import Annotation
-from .._objective import Arrays
 from .._result import DirectionCheck, Status
 from .evaluator import Evaluator
-from .numerics import F64, FLOOR_C, NOISE_C, Scales, Tolerance, Verdicts, ecnoise
+from .numerics import F64, FLOOR_C, Scales, Tolerance, Verdicts, ecnoise
 from .streams import stream
 
 
@@ -130,14 +129,58 @@ class CheckState:
         self.directions: dict[int, list[DirectionCheck]] = {k: [] for k in self.wrt}
         self.screens: list[DirectionCheck] = []
         self._xscales: dict[int, F64] = {}
+        self._analytic_noise: dict[int, F64] | None = None
+        self._noise: dict[tuple[int, ...], float] = {}
 
     # ---- scales -------------------------------------------------------------------------------
 
     def floor(self, k: int, a: F64) -> F64:
         """The threshold floor of analytic values ``a`` of input ``k``."""
         s = self.scales
-        out: F64 = FLOOR_C * s.eps * (np.abs(a) + s.gscale[k] + s.fscale)
+        out: F64 = FLOOR_C * s.eps * (np.abs(a) + s.gscale[k])
         return out
+
+    def analytic_noise(self, k: int) -> F64:
+        """Per element of input ``k`` (flat), the measured rounding of its analytic gradient.
+
+        Rounding in a backward pass follows the adjoints flowing through it, which may be far
+        larger than the gradient it ends in (a saturated tanh, a gradient recovered from an
+        optimizer step), so ``eps * |gradient|`` can understate it by orders of magnitude. It is
+        measured once per check, when first needed: the function and its backward pass run
+        again with every checked input moved by ``+-sqrt(eps)`` relative (a random sign per
+        element), enough to change every rounding, and the second difference
+        ``g(x+d) + g(x-d) - 2 g(x)`` cancels the gradient's own change to first order, leaving
+        the rounding of three evaluations (``sqrt(6)`` times that of one). A second difference
+        beyond ``sqrt(eps)`` of the gradient's scale is no rounding (a kink between the points,
+        or a backward pass with noise of its own) and is left out. Each element gets the larger
+        of its own value and the 90th percentile of its input's, in the gradient's own units.
+        """
+        if self._analytic_noise is None:
+            self._analytic_noise = self._measure_analytic_noise()
+        return self._analytic_noise[k]
+
+    def _measure_analytic_noise(self) -> dict[int, F64]:
+        rng = stream(self.opts.seed, "analytic", self.names)
+        plus, minus = list(self.work), list(self.work)
+        for k in self.wrt:
+            x = self.work[k]
+            d = math.sqrt(np.finfo(x.dtype).eps) * rng.choice([-1.0, 1.0], size=x.shape)
+            plus[k] = (x * (1 + d)).astype(x.dtype)
+            minus[k] = (x * (1 - d)).astype(x.dtype)
+        g_plus = self.ev.gradients_at(plus, self.wrt)
+        g_minus = self.ev.gradients_at(minus, self.wrt)
+        out = {}
+        for k in self.wrt:
+            g = self.grads[k].reshape(-1)
+            second = np.abs(g_plus[k].reshape(-1) + g_minus[k].reshape(-1) - 2 * g)
+            cap = math.sqrt(self.scales.eps) * np.maximum(np.abs(g), self.scales.gscale[k])
+            level = np.where(second <= cap, second, 0.0) / math.sqrt(6)
+            out[k] = np.maximum(level, float(np.quantile(level, 0.9)))
+        return out
+
+    def noise_level(self) -> float:
+        """The rounding noise of one evaluation assumed when choosing steps (no calls spent)."""
+        return max(self.scales.noise_guess, self.opts.nondet_tol)
 
     def xscale(self, k: int) -> F64:
         """``max(1, |x|)`` of input ``k``: the scale of its steps (computed once)."""
@@ -168,16 +211,43 @@ class CheckState:
             at += hi - lo
         return u
 
-    def measure_noise(self, arrays_at: Callable[[int], Arrays]) -> float:
-        """Noise level from 8 evaluations at equally spaced points ``arrays_at(1..8)``."""
-        values = [self.scales.f0]
-        for i in range(1, 9):
-            v = self.ev.value(arrays_at(i), "while measuring the noise level")
-            values.append(float(np.real(v)))
-        # never below the rounding of the value itself (half an ulp of the largest term summed):
-        # a function whose values happen to fall on an exact pattern shows no noise in 9 points
-        measured = 3 * ecnoise(np.array(values))
-        return max(measured, float(self.scales.noise_guess / (2 * NOISE_C)))
+    def noise(self, ks: Sequence[int]) -> float:
+        """The rounding noise (standard deviation) of one evaluation near lines over inputs ``ks``.
+
+        Measured once per set of inputs, with Moré and Wild's ECnoise on 9 evaluations at equally
+        spaced points along a random direction over those inputs (spacing ``eps^(1/3) / 8`` of
+        each element's scale; the unperturbed point is left out, so that a kink there cannot
+        pass for noise); when no difference order qualifies, along a second direction, keeping
+        the smaller estimate. The noise of a function depends on where it is moved: moving an
+        input that barely changes it leaves its terms, and their rounding, as they are. Never
+        below half an ulp of the value, nor below ``nondet_tol``.
+        """
+        key = tuple(ks)
+        if key not in self._noise:
+            sc = self.scales
+            estimates = []
+            for _ in range(2):
+                u = self.direction(key)
+                spacing = sc.tau / 8
+                values = []
+                for i in range(1, 10):
+                    arrays = list(self.work)
+                    for k in key:
+                        x = self.work[k]
+                        arrays[k] = (x + i * spacing * u[k] * self.xscale(k)).astype(x.dtype)
+                    v = self.ev.value(arrays, "while measuring the noise level")
+                    values.append(float(np.real(v)))
+                level, qualified = ecnoise(np.array(values))
+                estimates.append(level)
+                if qualified:
+                    break
+            floor = 0.5 * sc.eps * abs(sc.f0)
+            noise = max(min(estimates), floor, self.opts.nondet_tol)
+            self._noise[key] = noise
+            self.noise_measured[key] = noise
+            where = ", ".join(self.names[k] for k in key)
+            self.notes.append(f"noise of one evaluation near {where}: {noise:.3g}")
+        return self._noise[key]
 
     # ---- checks ---------------------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ def _summary(result: CheckResult) -> dict[str, Any]:
         "failed_inputs": [r.name for r in result.failed_inputs],
         "elements": sum(r.size for r in result.inputs.values()),
         "checked": sum(r.checked for r in result.inputs.values()),
+        "unverified": sum(r.unverified for r in result.inputs.values()),
         "mismatches": sum(r.mismatches for r in result.inputs.values()),
         "kinks": sum(len(r.kinks) for r in result.inputs.values()),
         "worst": worst,

@@ -28,8 +28,9 @@ def test_relu_at_zero_is_a_kink_not_a_mismatch():
     result = gc.check_grad(relu_sum, relu_grad, {"x": KINKY_X})
     r = result.inputs["x"]
     assert result.passed
-    assert set(r.kinks) == {(0,), (1,), (2,), (5,)}
-    assert list(r.status) == [Status.KINK] * 3 + [Status.OK] * 2 + [Status.KINK]
+    # 3e-6 is half a step from the kink: smaller steps resolve it as the smooth point it is
+    assert set(r.kinks) == {(0,), (1,), (2,)}
+    assert list(r.status) == [Status.KINK] * 3 + [Status.OK] * 3
 
 
 def test_kink_policies():
@@ -37,7 +38,7 @@ def test_kink_policies():
     assert not fail.passed
     skip = gc.check_grad(relu_sum, relu_grad, {"x": KINKY_X}, kinks="skip")
     assert skip.passed
-    assert skip.inputs["x"].checked == 2
+    assert skip.inputs["x"].checked == 3
 
 
 def test_wrong_gradient_next_to_kinks_is_still_caught():
@@ -80,10 +81,12 @@ def test_smooth_function_with_a_kink_at_zero():
     def grad(x):
         return (np.sign(x) * np.exp(x) * (1 + x),)
 
-    # at exactly 0 the analytic 0 is a subgradient that central differences agree with;
-    # within a step of 0 the central estimate straddles the kink and it is reported
-    r = gc.check_grad(fn, grad, {"x": np.array([0.0, 1e-6, 2.0, -1.0])}).inputs["x"]
-    assert list(r.status) == [Status.OK, Status.KINK, Status.OK, Status.OK]
+    # at exactly 0 the analytic 0 is a subgradient that central differences agree with; at
+    # 1e-6 smaller steps resolve the smooth side; closer than the smallest step tried (1e-9,
+    # 1e-13) the estimate straddles the kink and it is reported
+    x = np.array([0.0, 1e-6, 2.0, -1.0, 1e-9, 1e-13])
+    r = gc.check_grad(fn, grad, {"x": x}).inputs["x"]
+    assert list(r.status) == [Status.OK] * 4 + [Status.KINK] * 2
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e3, 1e6])
@@ -203,5 +206,5 @@ def test_richardson_helper_removes_the_h2_term():
 def test_ecnoise_recovers_a_known_noise_level():
     rng = np.random.default_rng(0)
     t = np.arange(9) * 1e-3
-    sigmas = [_ecnoise(np.sin(t) + 1e-9 * rng.standard_normal(9)) for _ in range(200)]
+    sigmas = [_ecnoise(np.sin(t) + 1e-9 * rng.standard_normal(9))[0] for _ in range(200)]
     assert 0.5e-9 < np.median(sigmas) < 2e-9

@@ -1,0 +1,223 @@
+"""Stage 2: refine suspect lines on a ladder of steps.
+
+A line is suspect after stage 1 when its residual exceeds its threshold, or when its threshold
+is too large for the comparison to mean anything (not :func:`~.numerics.verified`: the step may
+be too large for the scale on which the function varies, as for an input with a large offset and
+a small spread, or too small for the rounding noise, as for a small slope in float32). Suspects
+are judged on triples of steps ``(s, 2s, 4s)`` (:func:`~.numerics.confirm`), first ``s = h/4``
+(which reuses stage 1's points at ``h``), then, for the lines that need it, on triples 4 times
+smaller or larger:
+
+* a line *kinky* on one triple (one-sided slopes whose jump does not shrink with the step) is a
+  kink only if it is kinky on the next smaller triple too; otherwise the large step was the cause
+  and the line goes on as a smooth one;
+* a smooth, unverified line moves its step down when truncation dominates its error estimate,
+  up when rounding noise does, and stops when it is verified or the threshold no longer falls;
+  its verdict is the one of its lowest threshold;
+* what stays unverified is reported as such, never as a pass.
+
+Points above stage 1's step may leave the function's domain: there a NaN ends the climb.
+
+Before a mismatch or a kink is declared, the points of its deciding triple are evaluated again,
+and so are the stage-1 points of lines stage 1 flagged: a function that gives another value at
+the same point is intermittently non-deterministic, and its "mismatch" would be noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._errors import NondeterminismError
+from .._result import Status
+from .lines import Line
+from .numerics import F64, FLOOR_A, Eval, Refined, Verdicts, confirm, verified
+from .state import CheckState
+
+#: the smaller step of the first triple, as a multiple of the line's step h
+FIRST = 0.25
+#: the ratio between the steps of successive triples
+RATIO = 4.0
+#: the smallest and largest smaller step of a triple
+LOWEST, HIGHEST = 4.0**-6, 16.0
+#: at most this many lines of a batch are refined beyond the first triple
+DEEP_CAP = 256
+#: at most this many lines of a batch are evaluated again (per kind of recheck)
+RECHECK_CAP = 16
+
+
+@dataclass
+class _Points:
+    """Evaluations of the suspect lines at multiples of their steps (NaN where not made)."""
+
+    lines: Line
+    sel: NDArray[np.intp]  # suspect lines, as indices into the batch
+    at: dict[float, Eval] = field(default_factory=dict)
+
+    def ensure(self, m: float, idx: NDArray[np.intp]) -> None:
+        """Evaluate lines ``idx`` (indices into ``sel``) at ``x +- m h`` where not done yet."""
+        if m not in self.at:
+            nan = np.full(len(self.sel), np.nan)
+            self.at[m] = Eval(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy())
+        have = self.at[m]
+        todo = idx[np.isnan(have.dp[idx])]
+        if len(todo):
+            ev = self.lines.at(m, self.sel[todo], tolerant=m > 1)
+            for mine, new in zip(
+                (have.fp, have.fm, have.dp, have.dm, have.analytic), _fields(ev), strict=True
+            ):
+                mine[todo] = new
+
+    def triple(self, base: float, idx: NDArray[np.intp]) -> tuple[Eval, Eval, Eval]:
+        for m in (base, 2 * base, 4 * base):
+            self.ensure(m, idx)
+        e1, e2, e4 = (self.at[m].select(idx) for m in (base, 2 * base, 4 * base))
+        return e1, e2, e4
+
+
+def _fields(ev: Eval) -> tuple[F64, F64, F64, F64, F64]:
+    return ev.fp, ev.fm, ev.dp, ev.dm, ev.analytic
+
+
+def refine(
+    state: CheckState,
+    lines: Line,
+    sel: NDArray[np.intp],
+    stage1: dict[float, Eval],
+    floor: F64,
+    noise: float,
+    flagged: NDArray[np.bool_],
+    user: bool = True,
+) -> Verdicts:
+    """Verdicts of the suspect lines ``sel`` of a batch (``stage1``: their stage-1 points;
+    ``flagged``: which of them stage 1 found over their threshold)."""
+    sc, tol = state.scales, state.tol
+    floor = floor + FLOOR_A * lines.analytic_noise(sel)
+    points = _Points(lines, sel, {m: _copy(e) for m, e in stage1.items()})
+    n = len(sel)
+    scale = lines.scale
+
+    def judge(base: float, idx: NDArray[np.intp]) -> Refined:
+        e1, e2, e4 = points.triple(base, idx)
+        return confirm(e1, e2, e4, sc.f0, floor[idx], noise, sc.noise_guess, tol, user)
+
+    best = judge(FIRST, np.arange(n))
+    deciding = np.full(n, FIRST)  # the smaller step of the triple each verdict comes from
+    base = np.full(n, FIRST)  # the triple each line was last judged on
+    last_kinky = best.kinky.copy()
+    last_thr = best.threshold.copy()
+    ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
+    # which way each line moves: down for kinks (do they persist?) and for truncation, up for
+    # noise; lines that are verified, or clearly mismatched, stay
+    move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
+    active = best.kinky | (~ok & (best.status != Status.MISMATCH))
+    active &= np.cumsum(active) <= DEEP_CAP
+    while True:
+        base[active] *= move[active]
+        active &= (base >= LOWEST) & (base <= HIGHEST)
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        v = Refined(*(np.empty(len(idx), dtype=a.dtype) for a in _arrays(best)))
+        for b in np.unique(base[idx]):  # one batch per step (lines may move apart)
+            part = base[idx] == b
+            _put(v, part, judge(float(b), idx[part]))
+        was = last_kinky[idx]
+        # kinky on two consecutive triples: a kink (the smaller triple's verdict)
+        confirmed = was & v.kinky
+        # smooth now: the large step made the "kink", or the new step lowers the threshold
+        smooth = ~v.kinky
+        take = confirmed | (smooth & (best.kinky[idx] | (v.threshold < best.threshold[idx])))
+        _assign(best, idx[take], v, take)
+        deciding[idx[take]] = base[idx[take]]
+        improving = v.threshold < last_thr[idx]
+        last_kinky[idx] = v.kinky
+        last_thr[idx] = v.threshold
+        now_ok = verified(
+            best.threshold[idx],
+            best.analytic[idx],
+            best.numeric[idx],
+            _scale(scale, idx),
+            best.noisy[idx],
+        )
+        # a newly kinky line gets one more (smaller) triple to confirm; a smooth one goes on
+        # while it is unverified and the threshold still falls (or it just stopped looking kinky)
+        newly = v.kinky & ~was
+        move[idx[newly]] = 1 / RATIO
+        active[idx] = newly | (smooth & ~now_ok & (improving | was))
+    status = best.status.copy()
+    ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
+    # kinky verdicts keep their status from the kink test (a kink, or a mismatch when the
+    # analytic value lies outside the one-sided slopes); smooth ones are judged here
+    smooth_lines = ~best.kinky
+    bad = smooth_lines & (np.abs(best.analytic - best.numeric) > best.threshold)
+    status[smooth_lines] = np.where(
+        bad[smooth_lines], Status.MISMATCH, np.where(ok[smooth_lines], Status.OK, Status.UNVERIFIED)
+    )
+    declared = (status == Status.MISMATCH) | (status == Status.KINK)
+    _recheck(state, points, declared, deciding)
+    # a line stage 1 flagged and the ladder cleared: were its stage-1 values noise?
+    _recheck(state, points, flagged & ~declared, np.ones(n), tuple(stage1))
+    return Verdicts(best.numeric, best.analytic, best.error_estimate, best.threshold, status)
+
+
+_NAMES = ("numeric", "analytic", "error_estimate", "threshold", "status", "kinky", "noisy")
+
+
+def _arrays(r: Refined) -> list[NDArray[np.generic]]:
+    return [getattr(r, name) for name in _NAMES]
+
+
+def _put(into: Refined, where: NDArray[np.bool_], v: Refined) -> None:
+    for name in _NAMES:
+        getattr(into, name)[where] = getattr(v, name)
+
+
+def _copy(e: Eval) -> Eval:
+    return Eval(e.fp.copy(), e.fm.copy(), e.dp.copy(), e.dm.copy(), e.analytic.copy())
+
+
+def _scale(scale: float | F64, idx: NDArray[np.intp]) -> float | F64:
+    return scale if np.ndim(scale) == 0 else np.asarray(scale)[idx]
+
+
+def _assign(best: Refined, where: NDArray[np.intp], v: Refined, take: NDArray[np.bool_]) -> None:
+    for name in _NAMES:
+        getattr(best, name)[where] = getattr(v, name)[take]
+
+
+def _recheck(
+    state: CheckState,
+    points: _Points,
+    which: NDArray[np.bool_],
+    deciding: F64,
+    multiples: tuple[float, ...] = (1.0, 2.0, 4.0),
+) -> None:
+    """Evaluate again the points (at ``deciding * multiples``) of a sample of the lines ``which``,
+    and raise :class:`NondeterminismError` when a value differs from the first evaluation."""
+    lines_ = np.flatnonzero(which)
+    if not len(lines_):
+        return
+    if len(lines_) > RECHECK_CAP:
+        lines_ = np.sort(state.rng.choice(lines_, RECHECK_CAP, replace=False))
+    tol = state.opts.nondet_tol
+    for base in np.unique(deciding[lines_]):
+        idx = lines_[deciding[lines_] == base]
+        for m in sorted({float(base * k) for k in multiples}):
+            again = points.lines.at(m, points.sel[idx], tolerant=m > 1)
+            old = points.at[m]
+            for before, after in ((old.fp[idx], again.fp), (old.fm[idx], again.fm)):
+                diff = np.abs(after - before)
+                worst = int(np.argmax(diff))
+                if diff[worst] > tol:
+                    raise NondeterminismError(
+                        "the function is not deterministic: evaluated twice at the same "
+                        f"perturbed point it gave {before[worst]!r} and {after[worst]!r} "
+                        f"(difference {diff[worst]:.3g}), so a suspected mismatch may be noise. "
+                        "Something in it changes between calls now and then (an unseeded random "
+                        "draw, state kept between calls, a race); fix it, or pass "
+                        "nondet_tol=... to accept differences up to that size",
+                        difference=float(diff[worst]),
+                    )
