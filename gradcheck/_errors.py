@@ -24,7 +24,30 @@ __all__ = [
 
 
 class GradcheckError(Exception):
-    """Base class of every error gradcheck raises."""
+    """Base class of every error gradcheck raises.
+
+    Every gradcheck error pickles with its message and attributes, so that an error raised in a
+    worker process (``executor=`` a process pool) reaches the caller as itself.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception's own __reduce__ calls cls(*args) with the message alone, which fails for
+        # the errors whose constructor takes more (during, names, difference, result)
+        state = dict(self.__dict__)
+        if isinstance(self, ImportError):  # kept in slots, not in __dict__
+            state.update(name=self.name, path=self.path)
+        return _rebuild, (type(self), self.args, state)
+
+
+def _rebuild(
+    cls: type[GradcheckError], args: tuple[object, ...], state: dict[str, object]
+) -> GradcheckError:
+    """Unpickle a gradcheck error without calling its constructor (see ``__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    for key, value in state.items():
+        setattr(error, key, value)
+    return error
 
 
 class InvalidArgumentError(GradcheckError, ValueError):
