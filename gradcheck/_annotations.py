@@ -15,7 +15,7 @@ or an :class:`Annotation` instance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._errors import InvalidArgumentError
@@ -132,6 +132,11 @@ def _parse_axis(entry: object, where: str, length: int) -> AxisInfo:
         )
     if labels_spec is None:
         return AxisInfo(name)
+    if not isinstance(labels_spec, Iterable):
+        raise InvalidArgumentError(
+            f"{where} has labels {labels_spec!r} (type={type(labels_spec).__name__}); expected a "
+            "list of block labels such as ('i', 'f', 'o', 'g'), or a string of one-letter labels"
+        )
     labels = tuple(str(label) for label in labels_spec)
     if not labels or length % len(labels):
         raise InvalidArgumentError(

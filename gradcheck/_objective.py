@@ -93,11 +93,17 @@ def _scalar(value: object, fn_name: str) -> complex:
                 f"{fn_name} must return a scalar, got an array of shape {value.shape}"
             )
         value = value.reshape(())[()]
-    if isinstance(value, bool | np.bool_) or not isinstance(
+    if isinstance(value, bool | np.bool_ | np.timedelta64) or not isinstance(
         value, int | float | complex | np.number
     ):
         raise InvalidOutputError(f"{fn_name} must return a scalar number, got {_describe(value)}")
-    return complex(value) if np.iscomplexobj(value) else float(value)  # type: ignore[arg-type]
+    try:
+        return complex(value) if np.iscomplexobj(value) else float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond the float range, such as 10**400
+        digits = len(str(abs(value)))
+        raise NonFiniteError(
+            f"{fn_name} returned an integer of {digits} digits, too large for a float"
+        ) from None
 
 
 class _OutputObjective:
@@ -132,6 +138,9 @@ class _OutputObjective:
                         f"cotangents[{k}] must be a real array of shape {o.shape} matching output "
                         f"{k}, got {_describe(d)}"
                     )
+                if not np.all(np.isfinite(d)):
+                    bad = [int(i) for i in np.argwhere(~np.isfinite(d))[0]]
+                    raise NonFiniteError(f"cotangents[{k}] contains {d[tuple(bad)]} at index {bad}")
                 user.append(d.copy())
         else:
             rng = np.random.default_rng(self.seed)
