@@ -14,7 +14,13 @@ from numpy.typing import NDArray
 
 from ._annotations import Annotation
 from ._engine import Engine, Options, check_picklable
-from ._errors import GradcheckError, InvalidArgumentError, NonFiniteError, UserCodeError
+from ._errors import (
+    GradcheckError,
+    InvalidArgumentError,
+    NonFiniteError,
+    UserCodeError,
+    _show,
+)
 from ._objective import (
     GradObjective,
     LayerObjective,
@@ -101,11 +107,9 @@ _KNOWN = set(CheckOptions.__annotations__)
 
 
 def _expected(name: str, expected: str, value: object) -> InvalidArgumentError:
-    text = repr(value)
-    if len(text) > 80:  # a 400-digit integer, a large array
-        text = f"{text[:40]}...{text[-20:]}"
     return InvalidArgumentError(
-        f"Expected {expected} for {name}, but got {name}={text} (type={type(value).__name__})"
+        f"Expected {expected} for {name}, but got {name}={_show(value)} "
+        f"(type={type(value).__name__})"
     )
 
 
@@ -198,9 +202,10 @@ def _parse_options(
         )
     for key, choices in _CHOICES.items():
         if key in options and (not isinstance(options[key], str) or options[key] not in choices):
+            value = options[key]
             raise InvalidArgumentError(
-                f"{key} must be one of {', '.join(map(repr, choices))}, got {key}={options[key]!r}"
-                f" (type={type(options[key]).__name__})"[:300]
+                f"{key} must be one of {', '.join(map(repr, choices))}, got {key}={_show(value)}"
+                f" (type={type(value).__name__})"
             )
     kw: dict[str, Any] = {k: options[k] for k in _CHOICES if k in options}
     if "seed" in options:
@@ -231,24 +236,26 @@ def _parse_options(
         for n in wrt_names:
             if n not in names:
                 raise InvalidArgumentError(
-                    f"wrt names {n!r}, which is not an input; the inputs are {list(names)}"
+                    f"wrt names {_show(n)}, which is not an input; the inputs are {list(names)}"
                 )
             if names.index(n) in wrt:
-                raise InvalidArgumentError(f"wrt names {n!r} twice")
+                raise InvalidArgumentError(f"wrt names {_show(n)} twice")
             wrt.append(names.index(n))
         if not wrt:
             raise InvalidArgumentError("wrt is empty: name at least one input to check")
         wrt.sort()
 
     _validate_arrays(names, arrays, wrt)
-    spec = options.get("annotations") or {}
+    spec = options.get("annotations")
+    spec = {} if spec is None else spec
     if not isinstance(spec, Mapping):
         raise _expected("annotations", "a mapping from input names to annotations", spec)
     annotations: dict[str, Annotation] = {}
     for name, ann in spec.items():
         if name not in names:
             raise InvalidArgumentError(
-                f"annotations names {name!r}, which is not an input; the inputs are {list(names)}"
+                f"annotations names {_show(name)}, which is not an input; the inputs are "
+                f"{list(names)}"
             )
         shape = np.shape(arrays[names.index(name)])  # type: ignore[call-overload]
         annotations[name] = Annotation.parse(ann, name, tuple(shape))
@@ -262,7 +269,7 @@ def _validate_arrays(names: Sequence[str], arrays: Sequence[object], wrt: Sequen
         if not isinstance(x, np.ndarray):
             hint = " (wrap it with np.asarray(..., dtype=np.float64))"
             raise InvalidArgumentError(
-                f"Expected a numpy array for input {name!r}, but got {name}={x!r} "
+                f"Expected a numpy array for input {name!r}, but got {name}={_show(x, 200)} "
                 f"(type={type(x).__name__}){hint}"[:300]
             )
         if x.dtype == np.float16:
@@ -485,6 +492,9 @@ def check_module(
     >>> check_module(layer, {"x": rng.standard_normal((4, 3))}).passed
     True
     """
+    for name, attr in (("params_attr", params_attr), ("grads_attr", grads_attr)):
+        if not isinstance(attr, str):
+            raise _expected(name, "the name of an attribute of the layer", attr)
     for attr in ("forward", "backward"):
         _callable(f"layer.{attr}", getattr(layer, attr, None))
     params = getattr(layer, params_attr, None)

@@ -23,6 +23,20 @@ __all__ = [
 ]
 
 
+def _show(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, shortened to about ``limit`` characters; never raises
+    (an int beyond Python's limit on printed digits, a user object whose ``__repr__`` fails)."""
+    try:
+        text = repr(value)
+    except Exception:
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} whose repr() fails>"
+    if len(text) > limit:
+        text = f"{text[: max(limit - 25, 10)]}...{text[-20:]}"
+    return text
+
+
 class GradcheckError(Exception):
     """Base class of every error gradcheck raises.
 

@@ -20,6 +20,7 @@ from ._errors import (
     InvalidOutputError,
     NonFiniteError,
     UserCodeError,
+    _show,
 )
 
 Arrays = list[NDArray[Any]]
@@ -75,7 +76,7 @@ def _describe(value: object) -> str:
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     if isinstance(value, tuple):
         return f"a tuple of length {len(value)}"
-    return f"{type(value).__name__} {value!r}"[:120]
+    return f"{type(value).__name__} {_show(value, 100)}"
 
 
 def _inner(douts: Sequence[NDArray[np.float64]], outs: Sequence[NDArray[Any]]) -> complex:
@@ -100,9 +101,8 @@ def _scalar(value: object, fn_name: str) -> complex:
     try:
         return complex(value) if np.iscomplexobj(value) else float(value)  # type: ignore[arg-type]
     except OverflowError:  # an int beyond the float range, such as 10**400
-        digits = len(str(abs(value)))
         raise NonFiniteError(
-            f"{fn_name} returned an integer of {digits} digits, too large for a float"
+            f"{fn_name} returned {_show(value)}, an integer too large for a float"
         ) from None
 
 

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ._api import _float_option
-from ._errors import InvalidArgumentError
+from ._errors import InvalidArgumentError, _show
 
 try:
     from hypothesis import strategies as st
@@ -80,9 +80,9 @@ TINY = {"float64": 2.0**-100, "float32": 2.0**-20}
 def _dtype(dtype: DTypeLike) -> np.dtype[Any]:
     try:
         dt = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(
-            f"Expected float32 or float64 for dtype, but got dtype={dtype!r} "
+            f"Expected float32 or float64 for dtype, but got dtype={_show(dtype)} "
             f"(type={type(dtype).__name__})"
         ) from exc
     if dt not in _FLOAT_DTYPES:
@@ -104,7 +104,7 @@ def _shape(name: str, shape: object) -> tuple[int, ...]:
         isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1 for n in shape
     ):
         raise InvalidArgumentError(
-            f"Expected a shape (a tuple of ints >= 1) for {name}, but got {name}={shape!r} "
+            f"Expected a shape (a tuple of ints >= 1) for {name}, but got {name}={_show(shape)} "
             f"(type={type(shape).__name__}); gradcheck refuses arrays with no elements"
         )
     return tuple(int(n) for n in shape)
@@ -334,7 +334,7 @@ def shapes(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidArgumentError(
-                f"Expected an integer >= {low} for {name}, but got {name}={value!r} "
+                f"Expected an integer >= {low} for {name}, but got {name}={_show(value)} "
                 f"(type={type(value).__name__})"
             )
     for lo_name, lo, hi_name, hi in (
@@ -441,12 +441,12 @@ def inputs(
     if not isinstance(input_shapes, Mapping) or not input_shapes:
         raise InvalidArgumentError(
             f"Expected a non-empty dict mapping names to shapes for input_shapes, but got "
-            f"input_shapes={input_shapes!r} (type={type(input_shapes).__name__})"
+            f"input_shapes={_show(input_shapes)} (type={type(input_shapes).__name__})"
         )
     for key in input_shapes:
         if not isinstance(key, str):
             raise InvalidArgumentError(
-                f"Expected string names as keys of input_shapes, but got {key!r} "
+                f"Expected string names as keys of input_shapes, but got {_show(key)} "
                 f"(type={type(key).__name__})"
             )
     names = list(input_shapes)

@@ -154,13 +154,19 @@ CASES = [
         "fn-returns-huge-int",
         lambda: gc.check_grad(lambda x: 10**400, sq_grad, {"x": X}),
         NonFiniteError,
-        "fn returned an integer of 401 digits, too large for a float",
+        "fn returned 1000.*, an integer too large for a float",
+    ),
+    (
+        "fn-returns-int-too-long-to-print",
+        lambda: gc.check_grad(lambda x: -(10**5000), sq_grad, {"x": X}),
+        NonFiniteError,
+        "fn returned <an int of 16610 bits>",
     ),
     (
         "loss-returns-huge-int",
         lambda: gc.check_loss(lambda p: (10**400, {"a": p["a"]}), {"a": X}),
         NonFiniteError,
-        "loss_fn returned an integer of 401 digits",
+        "loss_fn returned 1000.*, an integer too large",
     ),
     (
         "fn-returns-timedelta",
@@ -291,6 +297,12 @@ CASES = [
     # huge and array-valued options: a typed error, never OverflowError or "truth value of an
     # array is ambiguous"
     ("huge-rtol", lambda: grad_check(X, rtol=10**400), InvalidArgumentError, "rtol=1000.*int"),
+    (
+        "rtol-too-long-to-print",
+        lambda: grad_check(X, rtol=10**5000),
+        InvalidArgumentError,
+        "rtol=<an int of 16610 bits>",
+    ),
     ("huge-safety", lambda: grad_check(X, safety=10**400), InvalidArgumentError, "safety=1000"),
     (
         "huge-nondet-tol",
@@ -348,6 +360,18 @@ CASES = [
         r"progress callback progress\(\d+, \d+\) raised TypeError.*two positional",
     ),
     ("fn-not-callable", lambda: gc.check_grad(1, sq_grad, {"x": X}), InvalidArgumentError, "fn"),
+    (
+        "module-params-attr-not-str",
+        lambda: gc.check_module(object(), {"x": X}, params_attr=3),
+        InvalidArgumentError,
+        "name of an attribute of the layer for params_attr",
+    ),
+    (
+        "module-grads-attr-array",
+        lambda: gc.check_module(object(), {"x": X}, grads_attr=np.array("grads")),
+        InvalidArgumentError,
+        r"grads_attr=array\('grads'",
+    ),
     (
         "module-without-params",
         lambda: gc.check_module(object(), {"x": X}),
