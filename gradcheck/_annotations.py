@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ._errors import InvalidArgumentError
+from ._errors import InvalidArgumentError, _show
 
 __all__ = ["Annotation", "AxisInfo"]
 
@@ -100,13 +100,13 @@ class Annotation:
         else:
             raise InvalidArgumentError(
                 f"Expected a mapping with keys 'axes' and 'group' for {where}, "
-                f"but got {spec!r} (type={type(spec).__name__})"
+                f"but got {_show(spec)} (type={type(spec).__name__})"
             )
         if group is not None and not isinstance(group, str):
-            raise InvalidArgumentError(f"{where}['group'] must be a string, got {group!r}")
+            raise InvalidArgumentError(f"{where}['group'] must be a string, got {_show(group)}")
         if isinstance(axes, str) or not isinstance(axes, Sequence):
             raise InvalidArgumentError(
-                f"{where}['axes'] must be a list with one entry per axis, got {axes!r}"
+                f"{where}['axes'] must be a list with one entry per axis, got {_show(axes)}"
             )
         if axes and len(axes) != len(shape):
             raise InvalidArgumentError(
@@ -128,11 +128,18 @@ def _parse_axis(entry: object, where: str, length: int) -> AxisInfo:
         name, labels_spec = entry[0], entry[1]
     else:
         raise InvalidArgumentError(
-            f"{where} must be None, an axis name, or a (name, labels) pair, got {entry!r}"
+            f"{where} must be None, an axis name, or a (name, labels) pair, got {_show(entry)}"
         )
     if labels_spec is None:
         return AxisInfo(name)
-    labels = tuple(str(label) for label in labels_spec)
+    try:
+        labels = tuple(str(label) for label in labels_spec)
+    except (TypeError, ValueError):  # not iterable (an int, a 0-d array), or unprintable
+        raise InvalidArgumentError(
+            f"{where} has labels {_show(labels_spec)} (type={type(labels_spec).__name__}); "
+            "expected a list of block labels such as ('i', 'f', 'o', 'g'), or a string of "
+            "one-letter labels"
+        ) from None
     if not labels or length % len(labels):
         raise InvalidArgumentError(
             f"{where} splits an axis of length {length} into {len(labels)} blocks {labels}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -15,7 +16,13 @@ from numpy.typing import NDArray
 from ._annotations import Annotation
 from ._core import METHODS, MODES, Options, check_picklable, run_check
 from ._diagnose import diagnose
-from ._errors import InvalidArgumentError, NonFiniteError
+from ._errors import (
+    GradcheckError,
+    InvalidArgumentError,
+    NonFiniteError,
+    UserCodeError,
+    _show,
+)
 from ._objective import (
     GradObjective,
     LayerObjective,
@@ -103,26 +110,85 @@ _KNOWN = set(CheckOptions.__annotations__)
 
 def _expected(name: str, expected: str, value: object) -> InvalidArgumentError:
     return InvalidArgumentError(
-        f"Expected {expected} for {name}, but got {name}={value!r} (type={type(value).__name__})"
+        f"Expected {expected} for {name}, but got {name}={_show(value)} "
+        f"(type={type(value).__name__})"
     )
 
 
-def _int_option(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise _expected(name, f"an integer >= {minimum}", value)
+#: Largest count accepted for ``samples``, ``directions`` and ``budget`` (numpy's int64).
+_COUNT_MAX = 2**63 - 1
+
+
+def _int_option(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        wanted = f"an integer >= {minimum}"
+        if maximum is not None:
+            wanted += f" and <= {maximum}"
+        raise _expected(name, wanted, value)
     return int(value)
 
 
 def _float_option(name: str, value: object, *, positive: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating | np.integer)
-        or not math.isfinite(value)
-        or value < 0
-        or (positive and value == 0)
-    ):
-        raise _expected(name, "a finite number > 0" if positive else "a finite number >= 0", value)
-    return float(value)
+    expected = "a finite number > 0" if positive else "a finite number >= 0"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise _expected(name, expected, value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range, such as 10**400
+        raise _expected(name, expected, value) from None
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise _expected(name, expected, value)
+    return number
+
+
+def _progress_option(progress: object) -> Callable[[int, int], None] | None:
+    """The ``progress`` callback, checked for its arity, wrapped so that what it raises names it."""
+    if progress is None:
+        return None
+    if not callable(progress):
+        raise _expected("progress", "a callable progress(done, total)", progress)
+    try:
+        signature = inspect.signature(progress)
+    except (TypeError, ValueError):  # a builtin without a signature: what it raises is named
+        return _Progress(progress)
+    try:
+        signature.bind(0, 0)
+    except TypeError as exc:
+        raise InvalidArgumentError(
+            f"progress must accept two positional arguments, progress(done, total), but "
+            f"{getattr(progress, '__qualname__', progress)!r} has the signature {signature} "
+            f"({exc})"
+        ) from None
+    return _Progress(progress)
+
+
+class _Progress:
+    """The user's ``progress(done, total)``; an exception it raises becomes a UserCodeError."""
+
+    def __init__(self, fn: Callable[[int, int], object]) -> None:
+        self.fn = fn
+
+    def __call__(self, done: int, total: int) -> None:
+        try:
+            self.fn(done, total)
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            hint = (
+                "; progress must accept two positional arguments (done, total)"
+                if isinstance(exc, TypeError)
+                else ""
+            )
+            raise UserCodeError(
+                f"the progress callback progress({done}, {total}) raised "
+                f"{type(exc).__name__}: {exc}{hint}",
+                during="progress",
+            ) from exc
 
 
 def _parse_options(
@@ -137,9 +203,11 @@ def _parse_options(
             f"unknown option {key!r}{hint} Known options: {', '.join(sorted(_KNOWN))}"
         )
     for key, choices in _CHOICES.items():
-        if key in options and options[key] not in choices:
+        if key in options and (not isinstance(options[key], str) or options[key] not in choices):
+            value = options[key]
             raise InvalidArgumentError(
-                f"{key} must be one of {', '.join(map(repr, choices))}, got {key}={options[key]!r}"
+                f"{key} must be one of {', '.join(map(repr, choices))}, got {key}={_show(value)}"
+                f" (type={type(value).__name__})"
             )
     kw: dict[str, Any] = {k: options[k] for k in _CHOICES if k in options}
     if "seed" in options:
@@ -153,11 +221,8 @@ def _parse_options(
         kw["nondet_tol"] = _float_option("nondet_tol", options["nondet_tol"])
     for key in ("samples", "directions", "budget"):
         if key in options:
-            kw[key] = _int_option(key, options[key], 1)
-    progress = options.get("progress")
-    if progress is not None and not callable(progress):
-        raise _expected("progress", "a callable progress(done, total)", progress)
-    kw["progress"] = progress
+            kw[key] = _int_option(key, options[key], 1, _COUNT_MAX)
+    kw["progress"] = _progress_option(options.get("progress"))
     executor = options.get("executor")
     if executor is not None and not isinstance(executor, Executor):
         raise _expected("executor", "a concurrent.futures.Executor", executor)
@@ -173,24 +238,26 @@ def _parse_options(
         for n in wrt_names:
             if n not in names:
                 raise InvalidArgumentError(
-                    f"wrt names {n!r}, which is not an input; the inputs are {list(names)}"
+                    f"wrt names {_show(n)}, which is not an input; the inputs are {list(names)}"
                 )
             if names.index(n) in wrt:
-                raise InvalidArgumentError(f"wrt names {n!r} twice")
+                raise InvalidArgumentError(f"wrt names {_show(n)} twice")
             wrt.append(names.index(n))
         if not wrt:
             raise InvalidArgumentError("wrt is empty: name at least one input to check")
         wrt.sort()
 
     _validate_arrays(names, arrays, wrt)
-    spec = options.get("annotations") or {}
+    spec = options.get("annotations")
+    spec = {} if spec is None else spec
     if not isinstance(spec, Mapping):
         raise _expected("annotations", "a mapping from input names to annotations", spec)
     annotations: dict[str, Annotation] = {}
     for name, ann in spec.items():
         if name not in names:
             raise InvalidArgumentError(
-                f"annotations names {name!r}, which is not an input; the inputs are {list(names)}"
+                f"annotations names {_show(name)}, which is not an input; the inputs are "
+                f"{list(names)}"
             )
         shape = np.shape(arrays[names.index(name)])  # type: ignore[call-overload]
         annotations[name] = Annotation.parse(ann, name, tuple(shape))
@@ -204,7 +271,7 @@ def _validate_arrays(names: Sequence[str], arrays: Sequence[object], wrt: Sequen
         if not isinstance(x, np.ndarray):
             hint = " (wrap it with np.asarray(..., dtype=np.float64))"
             raise InvalidArgumentError(
-                f"Expected a numpy array for input {name!r}, but got {name}={x!r} "
+                f"Expected a numpy array for input {name!r}, but got {name}={_show(x, 200)} "
                 f"(type={type(x).__name__}){hint}"[:300]
             )
         if x.dtype == np.float16:
@@ -430,6 +497,9 @@ def check_module(
     >>> check_module(layer, {"x": rng.standard_normal((4, 3))}).passed
     True
     """
+    for name, attr in (("params_attr", params_attr), ("grads_attr", grads_attr)):
+        if not isinstance(attr, str):
+            raise _expected(name, "the name of an attribute of the layer", attr)
     for attr in ("forward", "backward"):
         _callable(f"layer.{attr}", getattr(layer, attr, None))
     params = getattr(layer, params_attr, None)

@@ -3,7 +3,8 @@
 Exit codes: 0 the check passed, 1 a gradient mismatch, 2 a usage error (bad option, unknown
 module or name, malformed spec), 3 the user's code raised or broke the contract of the check
 (its module failed to import, NAME raised, the function raised, returned gradients of the wrong
-shape, non-finite values, was not deterministic or changed its inputs). An unexpected error
+shape, non-finite values, was not deterministic or changed its inputs), or called ``sys.exit``
+(whatever its code: an exit is never a verdict). An unexpected error
 inside gradcheck itself (a bug) prints its traceback and exits with 4, so that it is never
 mistaken for a verdict.
 
@@ -68,6 +69,13 @@ class UsageError(GradcheckError):
 
 class UserFailure(GradcheckError):
     """The user's module or spec function raised (exit code 3); the cause is chained."""
+
+
+def _what_happened(exc: BaseException) -> str:
+    """``"raised ValueError: ..."``, or ``"called sys.exit(0)"`` for a SystemExit."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return f"raised {type(exc).__name__}: {exc}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check analytic gradients against finite differences and report where "
         "they disagree.",
         epilog="exit codes: 0 passed, 1 gradient mismatch, 2 usage error, 3 the checked code "
-        "raised or broke the check's contract, 4 internal error of gradcheck",
+        "raised, exited or broke the check's contract, 4 internal error of gradcheck",
     )
     parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -417,11 +425,9 @@ def _import_target(target: str) -> Callable[[], object]:
         sys.modules[mod_name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             sys.modules.pop(mod_name, None)
-            raise UserFailure(
-                f"importing {module_part} raised {type(exc).__name__}: {exc}"
-            ) from exc
+            raise UserFailure(f"importing {module_part} {_what_happened(exc)}") from exc
     else:
         try:
             module = importlib.import_module(module_part)
@@ -431,13 +437,9 @@ def _import_target(target: str) -> Callable[[], object]:
                     f"no module named {module_part!r} (is it on the path? a file path must "
                     "end in .py)"
                 ) from None
-            raise UserFailure(
-                f"importing {module_part} raised {type(exc).__name__}: {exc}"
-            ) from exc
-        except Exception as exc:
-            raise UserFailure(
-                f"importing {module_part} raised {type(exc).__name__}: {exc}"
-            ) from exc
+            raise UserFailure(f"importing {module_part} {_what_happened(exc)}") from exc
+        except (Exception, SystemExit) as exc:
+            raise UserFailure(f"importing {module_part} {_what_happened(exc)}") from exc
     obj = getattr(module, name, None)
     if obj is None:
         public = sorted(
@@ -499,8 +501,8 @@ def _run_check(args: argparse.Namespace, progress: _Bar | None) -> tuple[CheckRe
     fn = _import_target(args.target)
     try:
         spec = fn()
-    except Exception as exc:
-        raise UserFailure(f"{args.target}() raised {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:
+        raise UserFailure(f"{args.target}() {_what_happened(exc)}") from exc
     overrides = _check_options(args)
     if progress is not None:
         overrides["progress"] = progress
@@ -555,6 +557,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_CODE
     except GradcheckError as exc:  # the checked code broke the contract (shapes, NaN...)
         _error(f"{type(exc).__name__}: {exc}")
+        return EXIT_USER_CODE
+    except SystemExit as exc:  # not a verdict: sys.exit(0) must not read as "passed"
+        _error(
+            f"the checked code {_what_happened(exc)} during the check; a function under a "
+            "gradient check must return a value, not exit",
+            exc,
+        )
         return EXIT_USER_CODE
     except Exception as exc:
         return _internal(exc)

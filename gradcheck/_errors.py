@@ -24,8 +24,45 @@ __all__ = [
 ]
 
 
+def _show(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, shortened to about ``limit`` characters; never raises
+    (an int beyond Python's limit on printed digits, a user object whose ``__repr__`` fails)."""
+    try:
+        text = repr(value)
+    except Exception:
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} whose repr() fails>"
+    if len(text) > limit:
+        text = f"{text[: max(limit - 25, 10)]}...{text[-20:]}"
+    return text
+
+
 class GradcheckError(Exception):
-    """Base class of every error gradcheck raises."""
+    """Base class of every error gradcheck raises.
+
+    Every gradcheck error pickles with its message and attributes, so that an error raised in a
+    worker process (``executor=`` a process pool) reaches the caller as itself.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception's own __reduce__ calls cls(*args) with the message alone, which fails for
+        # the errors whose constructor takes more (during, names, difference, result)
+        state = dict(self.__dict__)
+        if isinstance(self, ImportError):  # kept in slots, not in __dict__
+            state.update(name=self.name, path=self.path)
+        return _rebuild, (type(self), self.args, state)
+
+
+def _rebuild(
+    cls: type[GradcheckError], args: tuple[object, ...], state: dict[str, object]
+) -> GradcheckError:
+    """Unpickle a gradcheck error without calling its constructor (see ``__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    for key, value in state.items():
+        setattr(error, key, value)
+    return error
 
 
 class InvalidArgumentError(GradcheckError, ValueError):

@@ -21,6 +21,7 @@ from ._errors import (
     InvalidOutputError,
     NonFiniteError,
     UserCodeError,
+    _show,
 )
 
 Arrays = list[NDArray[Any]]
@@ -76,7 +77,7 @@ def _describe(value: object) -> str:
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     if isinstance(value, tuple):
         return f"a tuple of length {len(value)}"
-    return f"{type(value).__name__} {value!r}"[:120]
+    return f"{type(value).__name__} {_show(value, 100)}"
 
 
 def _inner(douts: Sequence[NDArray[np.float64]], outs: Sequence[NDArray[Any]]) -> complex:
@@ -94,11 +95,16 @@ def _scalar(value: object, fn_name: str) -> complex:
                 f"{fn_name} must return a scalar, got an array of shape {value.shape}"
             )
         value = value.reshape(())[()]
-    if isinstance(value, bool | np.bool_) or not isinstance(
+    if isinstance(value, bool | np.bool_ | np.timedelta64) or not isinstance(
         value, int | float | complex | np.number
     ):
         raise InvalidOutputError(f"{fn_name} must return a scalar number, got {_describe(value)}")
-    return complex(value) if np.iscomplexobj(value) else float(value)  # type: ignore[arg-type]
+    try:
+        return complex(value) if np.iscomplexobj(value) else float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond the float range, such as 10**400
+        raise NonFiniteError(
+            f"{fn_name} returned {_show(value)}, an integer too large for a float"
+        ) from None
 
 
 class _OutputObjective:
@@ -136,6 +142,9 @@ class _OutputObjective:
                         f"cotangents[{k}] must be a real array of shape {o.shape} matching output "
                         f"{k}, got {_describe(d)}"
                     )
+                if not np.all(np.isfinite(d)):
+                    bad = [int(i) for i in np.argwhere(~np.isfinite(d))[0]]
+                    raise NonFiniteError(f"cotangents[{k}] contains {d[tuple(bad)]} at index {bad}")
                 user.append(d.copy())
         else:
             user = self._random_cotangents(outs, arrays)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -266,6 +266,11 @@ class CheckResult:
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def __reduce__(self) -> tuple[type[CheckResult], tuple[object, ...]]:
+        # read-only mapping proxies do not pickle: rebuild from dicts (__post_init__ wraps them)
+        plain = {"inputs": dict(self.inputs), "options": dict(self.options)}
+        return type(self), tuple(plain.get(f.name, getattr(self, f.name)) for f in fields(self))
 
     @property
     def failed_inputs(self) -> list[InputResult]:

@@ -13,6 +13,14 @@ test happens to use.
   bounded away from zero, so that no path of the chain rule is switched off by a zero.
 * :func:`inputs`: a dict of named arrays, ready to pass as ``inputs`` to a check.
 
+The elements of an array are distinct: they come from a ``numpy.random.Generator`` seeded by
+hypothesis (uniform magnitudes, random signs), and :func:`arrays` lets hypothesis overwrite a
+few of them (at most one in eight) with values it chooses, such as zero, the bounds or
+``tiny``. Arrays whose elements are mostly equal would make ``x.T @ dout`` symmetric and two
+inputs identical, hiding a transposed or a swapped gradient. Hypothesis shrinks a failing
+example by its shape and those few chosen elements, never by pushing the rest toward zero,
+which would switch gradient paths off.
+
 This module needs hypothesis, an optional dependency (``pip install "gradcheck[hypothesis]"``);
 ``import gradcheck`` alone never imports it.
 
@@ -35,6 +43,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
@@ -42,7 +51,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ._api import _float_option
-from ._errors import InvalidArgumentError
+from ._errors import InvalidArgumentError, _show
 
 try:
     from hypothesis import strategies as st
@@ -71,9 +80,9 @@ TINY = {"float64": 2.0**-100, "float32": 2.0**-20}
 def _dtype(dtype: DTypeLike) -> np.dtype[Any]:
     try:
         dt = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(
-            f"Expected float32 or float64 for dtype, but got dtype={dtype!r} "
+            f"Expected float32 or float64 for dtype, but got dtype={_show(dtype)} "
             f"(type={type(dtype).__name__})"
         ) from exc
     if dt not in _FLOAT_DTYPES:
@@ -95,7 +104,7 @@ def _shape(name: str, shape: object) -> tuple[int, ...]:
         isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1 for n in shape
     ):
         raise InvalidArgumentError(
-            f"Expected a shape (a tuple of ints >= 1) for {name}, but got {name}={shape!r} "
+            f"Expected a shape (a tuple of ints >= 1) for {name}, but got {name}={_show(shape)} "
             f"(type={type(shape).__name__}); gradcheck refuses arrays with no elements"
         )
     return tuple(int(n) for n in shape)
@@ -116,6 +125,7 @@ def _representable(value: float, dt: np.dtype[Any], toward_zero: bool) -> float:
 def _elements(
     dt: np.dtype[Any], bound: float, min_magnitude: float, tiny: float
 ) -> st.SearchStrategy[float]:
+    """Single elements chosen by hypothesis (it favours zero, the bounds and simple values)."""
     width = 8 * dt.itemsize
     hi = _representable(bound, dt, toward_zero=True)
     kw: dict[str, Any] = {
@@ -129,6 +139,85 @@ def _elements(
     lo = _representable(max(min_magnitude, tiny), dt, toward_zero=False)
     nonzero = st.floats(lo, hi, **kw) | st.floats(-hi, -lo, **kw)
     return nonzero if min_magnitude > 0 else st.just(0.0) | nonzero
+
+
+#: A counter shared by every array drawn in one example: the k-th array's generator is seeded
+#: with its drawn seed and k. Hypothesis sometimes copies one draw over another of the same kind
+#: (to try equal values), and two inputs of a check must not become copies of each other.
+_ORDINALS = st.shared(st.builds(itertools.count), key="gradcheck.strategies.ordinal")
+
+#: At most one element in this many of an array drawn by :func:`arrays` is chosen by hypothesis
+#: rather than by the seeded generator (and at least one element may be, in every array).
+_CHOSEN_SHARE = 8
+
+
+def _seeded(
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    dt: np.dtype[Any],
+    bound: float,
+    min_magnitude: float,
+    tiny: float,
+) -> NDArray[Any]:
+    """Distinct elements: magnitudes uniform in ``[min_magnitude, bound]``, random signs.
+
+    A magnitude that rounds (in ``dt``) outside the bounds or below ``tiny`` (or below the
+    smallest normal number) is moved onto the nearest allowed value.
+    """
+    magnitude = rng.uniform(min_magnitude, bound, size=shape)
+    sign = np.where(rng.random(size=shape) < 0.5, -1.0, 1.0)
+    lo, hi = _limits(dt, bound, min_magnitude, tiny)
+    magnitude = np.clip(magnitude.astype(dt), dt.type(lo), dt.type(hi))
+    out: NDArray[Any] = sign.astype(dt) * magnitude
+    return out
+
+
+def _limits(
+    dt: np.dtype[Any], bound: float, min_magnitude: float, tiny: float
+) -> tuple[float, float]:
+    """The smallest and largest magnitude in ``dt`` of a nonzero element, or a clear error."""
+    hi = _representable(bound, dt, toward_zero=True)
+    lo = _representable(max(min_magnitude, tiny, float(np.finfo(dt).tiny)), dt, toward_zero=False)
+    if lo > hi:
+        raise InvalidArgumentError(
+            f"no {dt} number lies between min_magnitude={min_magnitude!r} (or tiny={tiny!r}) "
+            f"and bound={bound!r}; widen the range"
+        )
+    return lo, hi
+
+
+def _diverse_arrays(
+    dt: np.dtype[Any],
+    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]],
+    bound: float,
+    min_magnitude: float,
+    tiny: float,
+    chosen: st.SearchStrategy[float] | None,
+) -> st.SearchStrategy[NDArray[Any]]:
+    """Seeded arrays of ``shape``, with a few elements drawn from ``chosen`` when given."""
+    shapes_ = shape if isinstance(shape, st.SearchStrategy) else st.just(shape)
+
+    @st.composite
+    def draw_array(draw: st.DrawFn) -> NDArray[Any]:
+        s = draw(shapes_)
+        seed = draw(st.integers(0, 2**64 - 1))
+        ordinal = next(draw(_ORDINALS))
+        rng = np.random.default_rng([seed, ordinal])
+        x = _seeded(rng, s, dt, bound, min_magnitude, tiny)
+        if chosen is not None:
+            flat = x.reshape(-1)
+            picks = draw(
+                st.lists(
+                    st.tuples(st.integers(0, flat.size - 1), chosen),
+                    max_size=max(1, flat.size // _CHOSEN_SHARE),
+                    unique_by=lambda pick: pick[0],
+                )
+            )
+            for index, value in picks:
+                flat[index] = value
+        return x
+
+    return draw_array()
 
 
 def _check_bounds(bound: object, min_magnitude: object) -> tuple[float, float]:
@@ -164,8 +253,10 @@ def arrays(
 
     Elements are finite, and zero or at least ``tiny`` in magnitude (never subnormal), so
     a step of finite differences stays within the range where the function is smooth and
-    its rounding error is what the error estimates assume. Hypothesis shrinks elements
-    toward zero.
+    its rounding error is what the error estimates assume. They are distinct (uniform
+    magnitudes with random signs, from a generator seeded by hypothesis), except for at most
+    one in eight that hypothesis chooses itself (zero, the bounds, ``tiny``...). Hypothesis
+    shrinks the shape and the elements it chose, not the seeded ones.
 
     Parameters
     ----------
@@ -206,9 +297,10 @@ def arrays(
     dt = _dtype(dtype)
     b, m = _check_bounds(bound, min_magnitude)
     t = _check_tiny(tiny, dt, b)
+    _limits(dt, b, m, t)
     if not isinstance(shape, st.SearchStrategy):
         shape = _shape("shape", shape)
-    return hnp.arrays(dt, shape, elements=_elements(dt, b, m, t))
+    return _diverse_arrays(dt, shape, b, m, t, chosen=_elements(dt, b, m, t))
 
 
 def shapes(
@@ -242,7 +334,7 @@ def shapes(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidArgumentError(
-                f"Expected an integer >= {low} for {name}, but got {name}={value!r} "
+                f"Expected an integer >= {low} for {name}, but got {name}={_show(value)} "
                 f"(type={type(value).__name__})"
             )
     for lo_name, lo, hi_name, hi in (
@@ -268,6 +360,9 @@ def cotangents(
     :func:`gradcheck.check_vjp`. Every element has a magnitude between ``min_magnitude``
     and ``bound``: a zero element would switch off every path of the chain rule through
     that output element, and a backward pass that mishandles only that path would pass.
+    Elements are distinct (uniform magnitudes with random signs, from a generator seeded by
+    hypothesis): equal elements would let a gradient summed over the wrong axis, or taken
+    from the wrong output, agree with the right one.
 
     Parameters
     ----------
@@ -306,8 +401,9 @@ def cotangents(
             "min_magnitude must be > 0 for cotangents: a zero cotangent element hides every "
             "gradient path through that output element"
         )
+    _limits(dt, b, m, 0.0)
     parsed = [_shape(f"output_shapes[{k}]", s) for k, s in enumerate(output_shapes)]
-    return st.tuples(*(hnp.arrays(dt, s, elements=_elements(dt, b, m, 0.0)) for s in parsed))
+    return st.tuples(*(_diverse_arrays(dt, s, b, m, 0.0, chosen=None) for s in parsed))
 
 
 def inputs(
@@ -345,12 +441,12 @@ def inputs(
     if not isinstance(input_shapes, Mapping) or not input_shapes:
         raise InvalidArgumentError(
             f"Expected a non-empty dict mapping names to shapes for input_shapes, but got "
-            f"input_shapes={input_shapes!r} (type={type(input_shapes).__name__})"
+            f"input_shapes={_show(input_shapes)} (type={type(input_shapes).__name__})"
         )
     for key in input_shapes:
         if not isinstance(key, str):
             raise InvalidArgumentError(
-                f"Expected string names as keys of input_shapes, but got {key!r} "
+                f"Expected string names as keys of input_shapes, but got {_show(key)} "
                 f"(type={type(key).__name__})"
             )
     names = list(input_shapes)

@@ -190,3 +190,20 @@ def mlp_backward(dout, cache):
     dh = da2 @ w2.T
     da1 = dh * (1 - h * h)
     return da1 @ w1.T, x.T @ da1, h.T @ da2
+
+
+# ---- raising where only a worker process evaluates ------------------------------------------
+
+#: the first element of the input of ``first_element_fragile``; any other value raises
+FRAGILE_X0 = 0.25
+
+
+def first_element_fragile(x):
+    """tanh, but raising when x[0] is perturbed (with an executor, that is in a worker)."""
+    if x[0] != FRAGILE_X0:
+        raise ZeroDivisionError("x[0] moved")
+    return np.tanh(x), x
+
+
+def fragile_backward(dout, x):
+    return (dout * (1 - np.tanh(x) ** 2),)

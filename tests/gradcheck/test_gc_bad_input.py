@@ -72,6 +72,14 @@ def _raising_forward(x):
     raise RuntimeError("boom")
 
 
+def _keyword_progress(*, done, total):
+    pass
+
+
+def _broken_progress(done, total):
+    return done + str(total)  # TypeError when called
+
+
 def _abs_loss(x):
     return np.sum(x * np.conj(x))
 
@@ -141,6 +149,48 @@ CASES = [
         lambda: gc.check_loss(lambda p: (p["a"], {"a": p["a"]}), {"a": X}),
         InvalidOutputError,
         "scalar",
+    ),
+    (
+        "fn-returns-huge-int",
+        lambda: gc.check_grad(lambda x: 10**400, sq_grad, {"x": X}),
+        NonFiniteError,
+        "fn returned 1000.*, an integer too large for a float",
+    ),
+    (
+        "fn-returns-int-too-long-to-print",
+        lambda: gc.check_grad(lambda x: -(10**5000), sq_grad, {"x": X}),
+        NonFiniteError,
+        "fn returned <an int of 16610 bits>",
+    ),
+    (
+        "loss-returns-huge-int",
+        lambda: gc.check_loss(lambda p: (10**400, {"a": p["a"]}), {"a": X}),
+        NonFiniteError,
+        "loss_fn returned 1000.*, an integer too large",
+    ),
+    (
+        "fn-returns-timedelta",
+        lambda: gc.check_grad(
+            lambda x: np.timedelta64(int(x.sum() * 1e6), "ns"), sq_grad, {"x": X}
+        ),
+        InvalidOutputError,
+        "fn must return a scalar number, got timedelta64",
+    ),
+    (
+        "nan-cotangents",
+        lambda: gc.check_vjp(
+            np.sin, lambda d, x: d * np.cos(x), {"x": X}, cotangents=np.where(X > 0, np.nan, 1.0)
+        ),
+        NonFiniteError,
+        r"cotangents\[0\] contains nan at index \[1, 0\]",
+    ),
+    (
+        "inf-cotangents-layer",
+        lambda: gc.check_layer(
+            F.tanh_forward, F.tanh_backward, {"x": X}, cotangents=[np.full(X.shape, -np.inf)]
+        ),
+        NonFiniteError,
+        r"cotangents\[0\] contains -inf at index \[0, 0\]",
     ),
     # --- gradients
     (
@@ -244,7 +294,84 @@ CASES = [
         InvalidArgumentError,
         "multiple of the number of labels",
     ),
+    # huge and array-valued options: a typed error, never OverflowError or "truth value of an
+    # array is ambiguous"
+    ("huge-rtol", lambda: grad_check(X, rtol=10**400), InvalidArgumentError, "rtol=1000.*int"),
+    (
+        "rtol-too-long-to-print",
+        lambda: grad_check(X, rtol=10**5000),
+        InvalidArgumentError,
+        "rtol=<an int of 16610 bits>",
+    ),
+    ("huge-safety", lambda: grad_check(X, safety=10**400), InvalidArgumentError, "safety=1000"),
+    (
+        "huge-nondet-tol",
+        lambda: grad_check(X, nondet_tol=10**400),
+        InvalidArgumentError,
+        "nondet_tol=1000",
+    ),
+    ("huge-budget", lambda: grad_check(X, budget=10**400), InvalidArgumentError, "budget=1000"),
+    (
+        "array-rtol",
+        lambda: grad_check(X, rtol=np.array([1e-3])),
+        InvalidArgumentError,
+        r"finite number >= 0 for rtol.*ndarray",
+    ),
+    (
+        "array-seed",
+        lambda: grad_check(X, seed=np.array(3)),
+        InvalidArgumentError,
+        r"integer >= 0 for seed.*ndarray",
+    ),
+    (
+        "array-method",
+        lambda: grad_check(X, method=np.array(["central", "richardson"])),
+        InvalidArgumentError,
+        r"method must be one of.*ndarray",
+    ),
+    (
+        "array-mode-0d",
+        lambda: grad_check(X, mode=np.array("full")),
+        InvalidArgumentError,
+        r"mode must be one of.*ndarray",
+    ),
+    (
+        "annotation-labels-not-iterable",
+        lambda: grad_check(X, annotations={"x": {"axes": [None, ("gate", 3)]}}),
+        InvalidArgumentError,
+        r"\['axes'\]\[1\] has labels 3 \(type=int\)",
+    ),
+    (
+        "progress-one-argument",
+        lambda: grad_check(X, progress=lambda done: None),
+        InvalidArgumentError,
+        r"progress must accept two positional arguments.*signature \(done\)",
+    ),
+    (
+        "progress-keyword-only",
+        lambda: grad_check(X, progress=_keyword_progress),
+        InvalidArgumentError,
+        "progress must accept two positional arguments",
+    ),
+    (
+        "progress-raises-type-error",
+        lambda: grad_check(X, progress=_broken_progress),
+        UserCodeError,
+        r"progress callback progress\(\d+, \d+\) raised TypeError.*two positional",
+    ),
     ("fn-not-callable", lambda: gc.check_grad(1, sq_grad, {"x": X}), InvalidArgumentError, "fn"),
+    (
+        "module-params-attr-not-str",
+        lambda: gc.check_module(object(), {"x": X}, params_attr=3),
+        InvalidArgumentError,
+        "name of an attribute of the layer for params_attr",
+    ),
+    (
+        "module-grads-attr-array",
+        lambda: gc.check_module(object(), {"x": X}, grads_attr=np.array("grads")),
+        InvalidArgumentError,
+        r"grads_attr=array\('grads'",
+    ),
     (
         "module-without-params",
         lambda: gc.check_module(object(), {"x": X}),

@@ -76,10 +76,129 @@ def test_cotangents_have_one_nonzero_array_per_output(data):
         assert np.all((np.abs(d) >= np.float32(0.1) * (1 - 1e-6)) & (np.abs(d) <= 1))
 
 
-def test_shapes_shrink_to_the_simplest_and_arrays_toward_zero():
+def test_shapes_shrink_to_the_simplest():
     assert minimal(shapes(), lambda s: True) == (1,)
     assert minimal(shapes(), lambda s: len(s) > 1 and max(s) > 2) in ((1, 3), (3, 1))
-    assert not minimal(arrays((2, 2)), lambda x: True).any()
+    assert minimal(arrays(shapes()), lambda x: x.ndim == 2).shape == (1, 1)
+
+
+def test_arrays_shrink_the_elements_hypothesis_chose_not_the_seeded_ones():
+    """A failure that needs a zero (a kink) shrinks to one zero among distinct elements."""
+    simplest = minimal(arrays((2, 2)), lambda x: True)
+    assert np.array_equal(simplest, minimal(arrays((2, 2)), lambda x: True))  # reproducible
+    assert len(np.unique(simplest)) == 4
+    assert simplest.all()
+    found = minimal(arrays(16), lambda x: np.any(x == 0))
+    assert np.count_nonzero(found == 0) == 1
+    assert len(np.unique(found)) == 16
+
+
+RECORD = settings(
+    max_examples=200,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def _most_repeated(x):
+    return int(np.unique(x, return_counts=True)[1].max())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_drawn_arrays_are_diverse(dtype):
+    """Hypothesis' own array strategy fills most elements with one value (98% of (6, 6) draws
+    had half their elements equal, 40% were constant); here only the few elements hypothesis
+    chooses itself (at most one in eight) can repeat, and two inputs of one example differ."""
+    seen = []
+
+    @RECORD
+    @given(
+        w=arrays((6, 6), dtype=dtype),
+        b=arrays((6, 6), dtype=dtype),
+        named=inputs({"p": (3, 4), "q": (3, 4)}, dtype=dtype),
+        douts=cotangents((6, 6), (6, 6), dtype=dtype),
+    )
+    def record(w, b, named, douts):
+        seen.append((w, b, named, douts))
+
+    record()
+    assert len(seen) == 200
+    for w, b, named, douts in seen:
+        assert _most_repeated(w) <= 36 // 8
+        assert _most_repeated(b) <= 36 // 8
+        assert not np.array_equal(w, b)
+        assert np.count_nonzero(named["p"] == named["q"]) <= 2 * (12 // 8)
+        for d in douts:
+            assert _most_repeated(d) == 1  # cotangents: all distinct
+        assert not np.any(douts[0] == douts[1])
+    distinct = [len(np.unique(w)) == w.size for w, *_ in seen]
+    assert np.mean(distinct) > 0.6  # the rest repeat a chosen zero or bound, at most 4 times
+
+
+def _matmul_forward(x, w):
+    return x @ w, (x, w)
+
+
+def _matmul_backward_dw_transposed(dout, cache):
+    x, w = cache
+    return dout @ w.T, (x.T @ dout).T
+
+
+def _product_forward(a, b):
+    return a * b, (a, b)
+
+
+def _product_backward_swapped(dout, cache):
+    a, b = cache
+    return dout * a, dout * b
+
+
+def test_every_example_catches_a_transposed_or_swapped_gradient():
+    """The bugs that equal elements hide: dW transposed for a square weight (x.T @ dout is
+    symmetric when x and dout are constant), and the gradients of a * b exchanged (invisible
+    when a == b). Each drawn example must catch both, as a user's property test would."""
+    caught = []
+
+    @RECORD
+    @given(
+        x=arrays((4, 6)),
+        w=arrays((6, 6)),
+        b=arrays((6, 6)),
+        douts=cotangents((4, 6), (6, 6)),
+    )
+    def record(x, w, b, douts):
+        transposed = gradcheck.check_layer(
+            _matmul_forward, _matmul_backward_dw_transposed, {"x": x, "w": w}, cotangents=douts[0]
+        )
+        swapped = gradcheck.check_layer(
+            _product_forward, _product_backward_swapped, {"a": w, "b": b}, cotangents=douts[1]
+        )
+        caught.append((not transposed.passed, not swapped.passed))
+
+    record()
+    assert len(caught) == 200
+    assert all(t for t, _ in caught)
+    assert all(s for _, s in caught)
+
+
+def test_a_property_test_of_the_user_fails_on_its_first_example():
+    results = []
+
+    @settings(max_examples=10, database=None, phases=[Phase.generate])
+    @given(x=arrays((3, 3)), w=arrays((3, 3)), douts=cotangents((3, 3)))
+    def test_matmul(x, w, douts):
+        result = gradcheck.check_layer(
+            _matmul_forward, _matmul_backward_dw_transposed, {"x": x, "w": w}, cotangents=douts[0]
+        )
+        results.append(result.passed)
+        assert result.passed
+
+    with pytest.raises(AssertionError):
+        test_matmul()
+    assert results[0] is False  # hypothesis' first example, its simplest, shows the bug
 
 
 @given(inputs({"x": (3, 2), "w": shapes(min_dims=2, max_dims=2, max_side=3)}))
@@ -119,6 +238,17 @@ GRADCHECK_BAD = [
     ("min_magnitude >= bound", lambda: arrays(3, bound=1, min_magnitude=1), "smaller than bound"),
     ("tiny negative", lambda: arrays(3, tiny=-1.0), "tiny"),
     ("tiny >= bound", lambda: arrays(3, bound=1e-40, tiny=1e-30), "tiny must be smaller"),
+    ("bound huge", lambda: arrays(3, bound=10**400), "bound=1000"),
+    (
+        "no float32 in range",
+        lambda: arrays(3, dtype=np.float32, bound=1.00000005, min_magnitude=1.00000001),
+        "no float32 number lies between",
+    ),
+    (
+        "no float32 cotangent",
+        lambda: cotangents(3, dtype=np.float32, bound=1.00000005, min_magnitude=1.00000001),
+        "no float32 number lies between",
+    ),
     ("min_side 0", lambda: shapes(min_side=0), "min_side"),
     ("min_dims > max_dims", lambda: shapes(min_dims=3, max_dims=2), "larger than max_dims"),
     ("max_side float", lambda: shapes(max_side=2.0), "max_side"),

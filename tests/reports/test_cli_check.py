@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -212,3 +213,81 @@ def test_a_wrong_gradient_exits_1(capsys, tmp_path):
     code, out, _ = _check(capsys, f"{path}:wrong_gradient")
     assert code == 1
     assert "gradcheck FAILED: 1 of 1 inputs" in out
+
+
+# sys.exit in the checked code is never a verdict: whatever its code, it exits 3
+
+EXITING = (
+    GOOD
+    + """
+    import sys
+    X0 = INPUTS["x"][0]
+    def exits_in_spec():
+        sys.exit(0)
+    def exits_in_forward():
+        def fwd(x):
+            sys.exit(0)
+        return {"kind": "layer", "forward": fwd, "backward": backward, "inputs": INPUTS}
+    def exits_1_in_backward():
+        def bwd(dout, x):
+            sys.exit(1)
+        return {"kind": "layer", "forward": forward, "backward": bwd, "inputs": INPUTS}
+    def exits_when_perturbed():
+        def fn(x):
+            if x[0] != X0:
+                sys.exit(0)
+            return float(np.sum(x**2))
+        return {"kind": "grad", "fn": fn, "grad": lambda x: (2 * x,), "inputs": INPUTS}
+    def exits_with_a_message_in_the_loss():
+        def loss_fn(p):
+            sys.exit("giving up")
+        return {"kind": "loss", "loss_fn": loss_fn, "params": INPUTS}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("exits_in_spec", "spec.py:exits_in_spec() called sys.exit(0)"),
+        ("exits_in_forward", "the checked code called sys.exit(0) during the check"),
+        ("exits_1_in_backward", "the checked code called sys.exit(1) during the check"),
+        ("exits_when_perturbed", "the checked code called sys.exit(0) during the check"),
+        ("exits_with_a_message_in_the_loss", "called sys.exit('giving up') during the check"),
+    ],
+)
+def test_checked_code_that_exits_is_exit_3_not_a_verdict(capsys, tmp_path, name, message):
+    path = _module(tmp_path, EXITING)
+    code, out, err = _check(capsys, f"{path}:{name}")
+    assert code == 3
+    assert message in err
+    assert "Traceback" in err  # where the exit was called
+    assert out == ""
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_a_module_that_exits_on_import_is_exit_3(capsys, tmp_path, monkeypatch, exit_code):
+    body = GOOD + f"    import sys\n    sys.exit({exit_code})\n"
+    path = _module(tmp_path, body, "exits_on_import.py")
+    code, _, err = _check(capsys, f"{path}:forward")
+    assert code == 3
+    assert f"importing {path} called sys.exit({exit_code})" in err
+    _module(tmp_path, body, "userspec_exits.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = _check(capsys, "userspec_exits:forward")
+    assert code == 3
+    assert f"importing userspec_exits called sys.exit({exit_code})" in err
+
+
+def test_the_command_exits_3_when_the_forward_pass_calls_sys_exit_0(tmp_path):
+    """As the shell sees it: the process's exit status, not main()'s return value."""
+    path = _module(tmp_path, EXITING)
+    run = subprocess.run(
+        [sys.executable, "-m", "gradcheck", "check", f"{path}:exits_in_forward"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 3, run.stderr
+    assert "called sys.exit(0) during the check" in run.stderr
+    assert run.stdout == ""

@@ -239,3 +239,17 @@ def test_an_unwritable_output_is_a_usage_error(capsys, tmp_path):
     code, _, err = _run(capsys, *SMALL, "--output", str(blocker / "report.json"))
     assert code == 2
     assert "cannot write the report to" in err
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_a_model_that_calls_sys_exit_is_exit_3(capsys, monkeypatch, exit_code):
+    import lstm_ref
+
+    def exits(*args, **kwargs):
+        sys.exit(exit_code)
+
+    monkeypatch.setattr(lstm_ref, "loss", exits)
+    code, out, err = _run(capsys, *SMALL)
+    assert code == 3
+    assert f"the checked code called sys.exit({exit_code}) during the check" in err
+    assert out == ""
