@@ -35,7 +35,7 @@ class CheckOptions(TypedDict, total=False):
     method : {"central", "richardson", "complex"}
         ``"central"`` (default): central differences, 2 calls per element, confirmed by Richardson
         extrapolation before a mismatch is declared. ``"richardson"``: extrapolation from steps
-        ``h`` and ``2h`` with a per-element error estimate, 4 calls per element. ``"complex"``:
+        ``2h`` and ``4h`` with a per-element error estimate, 4 calls per element. ``"complex"``:
         complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element; the function must
         accept complex input.
     mode : {"auto", "full", "sample", "directional"}
