@@ -316,6 +316,35 @@ class CheckResult:
 
         return format_text(self)
 
+    def __repr__(self) -> str:
+        failed = [r.name for r in self.failed_inputs]
+        return (
+            f"CheckResult(passed={self.passed}, inputs={list(self.inputs)}, failed={failed}, "
+            f"method={self.method!r}, mode_used={self.mode_used!r}, calls={self.calls}, "
+            f"findings={len(self.findings)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A compact HTML table, shown by Jupyter when the result ends a cell.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradcheck import check_grad
+        >>> r = check_grad(lambda x: float(np.sum(x**2)), lambda x: (2 * x,), {"x": np.ones(2)})
+        >>> "gradcheck passed" in r._repr_html_()
+        True
+        """
+        from ._report._notebook import render_notebook_html
+
+        return render_notebook_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """The Markdown report (``gradcheck.report(result, "markdown")``), for notebook viewers."""
+        from ._report._markdown import render_markdown
+
+        return render_markdown(self)
+
 
 def _ratio(num: float, den: float) -> float:
     if den > 0:
