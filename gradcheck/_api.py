@@ -21,6 +21,8 @@ from ._objective import (
     ModuleObjective,
     VjpObjective,
 )
+from ._progress import close as close_progress
+from ._progress import progress_option
 from ._result import CheckResult
 
 __all__ = ["CheckOptions", "check_grad", "check_layer", "check_loss", "check_module", "check_vjp"]
@@ -69,9 +71,10 @@ class CheckOptions(TypedDict, total=False):
         Per input name, the meaning of its axes (see :class:`Annotation`), used by reports.
     nondet_tol : float
         Largest difference accepted between two evaluations at the same point (default 0).
-    progress : callable
-        ``progress(done, total)`` is called as function calls complete (``total`` is the current
-        plan and may grow when mismatches are confirmed); the command line's progress bar uses it.
+    progress : bool or callable
+        ``True``: a tqdm progress bar on stderr (``pip install "gradcheck[progress]"``).
+        A callable: ``progress(done, total)`` is called as function calls complete (``total`` is
+        the current plan and may grow when mismatches are confirmed).
     """
 
     wrt: Sequence[str]
@@ -88,7 +91,7 @@ class CheckOptions(TypedDict, total=False):
     executor: Executor
     annotations: Mapping[str, object]
     nondet_tol: float
-    progress: Callable[[int, int], None]
+    progress: bool | Callable[[int, int], None]
 
 
 _CHOICES = {
@@ -152,10 +155,6 @@ def _parse_options(
     for key in ("samples", "directions", "budget"):
         if key in options:
             kw[key] = _int_option(key, options[key], 1)
-    progress = options.get("progress")
-    if progress is not None and not callable(progress):
-        raise _expected("progress", "a callable progress(done, total)", progress)
-    kw["progress"] = progress
     executor = options.get("executor")
     if executor is not None and not isinstance(executor, Executor):
         raise _expected("executor", "a concurrent.futures.Executor", executor)
@@ -193,6 +192,11 @@ def _parse_options(
         shape = np.shape(arrays[names.index(name)])  # type: ignore[call-overload]
         annotations[name] = Annotation.parse(ann, name, tuple(shape))
     kw["annotations"] = annotations
+    try:  # last: progress=True opens a bar, which _run closes
+        kw["progress"] = progress_option(options.get("progress"))
+    except TypeError:
+        value = options["progress"]
+        raise _expected("progress", "True or a callable progress(done, total)", value) from None
     return Options(**kw), wrt
 
 
@@ -248,9 +252,12 @@ def _run(
     objective: Any, names: list[str], arrays: list[Any], options: Mapping[str, Any]
 ) -> CheckResult:
     opts, wrt = _parse_options(options, names, arrays)
-    if opts.executor is not None:
-        check_picklable(objective)
-    return Engine(objective, names, arrays, wrt, opts).run()
+    try:
+        if opts.executor is not None:
+            check_picklable(objective)
+        return Engine(objective, names, arrays, wrt, opts).run()
+    finally:
+        close_progress(opts.progress)
 
 
 def check_layer(

@@ -30,6 +30,7 @@ from . import __version__
 from ._api import check_grad, check_layer, check_loss, check_module, check_vjp
 from ._errors import GradcheckError, InvalidArgumentError, MissingDependencyError, UserCodeError
 from ._format import headline
+from ._progress import Hint, ProgressBar
 from ._report import FORMATS, format_for, report
 from ._report._deps import require
 from ._result import CheckResult
@@ -51,6 +52,8 @@ EXIT_INTERNAL = 4
 
 #: seconds before the automatic progress bar appears (short checks never show it)
 AUTO_DELAY = 0.5
+#: seconds a check runs in a terminal without tqdm before the command says how to get the bar
+HINT_DELAY = 3.0
 
 #: what each kind of spec calls, its required and optional keys (besides kind, options, title)
 KINDS: dict[str, tuple[Callable[..., CheckResult], tuple[str, ...], tuple[str, ...]]] = {
@@ -198,30 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
 # progress bar
 
 
-class _Bar:
-    """A tqdm progress bar fed by the checker's ``progress(done, total)`` callback."""
-
-    def __init__(self, stream: IO[str], delay: float) -> None:
-        tqdm = require("tqdm", "the progress bar")
-        self.bar = tqdm.tqdm(
-            total=0, unit="call", file=stream, delay=delay, leave=False, dynamic_ncols=True
-        )
-
-    def __call__(self, done: int, total: int) -> None:
-        if total != self.bar.total:
-            self.bar.total = total
-            self.bar.refresh()
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        self.bar.close()
+_Progress = ProgressBar | Hint | None
 
 
-def _progress(choice: bool | None, stream: IO[str]) -> _Bar | None:
+def _progress(choice: bool | None, stream: IO[str]) -> _Progress:
     """The progress bar asked for: ``--progress``, ``--no-progress``, or automatic.
 
     Automatic: only when ``stream`` is a terminal and the ``CI`` environment variable is unset,
-    only when tqdm is installed, and shown after half a second (long checks only).
+    and shown after half a second (long checks only). Without tqdm, a check that runs longer
+    than :data:`HINT_DELAY` says once how to get the bar.
     """
     if choice is False:
         return None
@@ -229,10 +217,10 @@ def _progress(choice: bool | None, stream: IO[str]) -> _Bar | None:
         if os.environ.get("CI") or not stream.isatty():
             return None
         try:
-            return _Bar(stream, delay=AUTO_DELAY)
+            return ProgressBar(stream, delay=AUTO_DELAY, what="the progress bar")
         except MissingDependencyError:
-            return None
-    return _Bar(stream, delay=0.0)
+            return Hint(stream, HINT_DELAY)
+    return ProgressBar(stream, delay=0.0, what="the progress bar")
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,7 +372,9 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def _run_lstm(args: argparse.Namespace, progress: _Bar | None) -> tuple[CheckResult, str]:
+def _run_lstm(
+    args: argparse.Namespace, progress: ProgressBar | Hint | None
+) -> tuple[CheckResult, str]:
     problem = _lstm_problem(args)
     opts = _check_options(args)
     opts["annotations"] = problem.annotations
@@ -495,7 +485,9 @@ def run_spec(
     return function(*args, **kwargs, **merged), title
 
 
-def _run_check(args: argparse.Namespace, progress: _Bar | None) -> tuple[CheckResult, str]:
+def _run_check(
+    args: argparse.Namespace, progress: ProgressBar | Hint | None
+) -> tuple[CheckResult, str]:
     fn = _import_target(args.target)
     try:
         spec = fn()
@@ -531,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        fmt = args.format or (format_for(args.output) if args.output else "text")
+        fmt = args.format or (format_for(args.output, option="--format") if args.output else "text")
         if fmt == "html":
             require("jinja2", "the HTML report")
             require("matplotlib", "the HTML report")

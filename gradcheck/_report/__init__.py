@@ -100,13 +100,17 @@ def report(result: CheckResult, format: str = "text", *, title: str | None = Non
     return _renderer(format)(result, title)
 
 
-def format_for(path: str | os.PathLike[str]) -> str:
-    """The report format that the suffix of ``path`` asks for."""
+def format_for(path: str | os.PathLike[str], *, option: str = "format=") -> str:
+    """The report format that the suffix of ``path`` asks for.
+
+    ``option`` is how the error tells the caller to name the format instead (``--format`` on
+    the command line).
+    """
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InvalidArgumentError(
             f"cannot tell the report format from the suffix of {str(path)!r}; use one of "
-            f"{', '.join(sorted(_SUFFIXES))} or pass format= one of {', '.join(FORMATS)}"
+            f"{', '.join(sorted(_SUFFIXES))} or give {option} (one of {', '.join(FORMATS)})"
         )
     return _SUFFIXES[suffix]
 
