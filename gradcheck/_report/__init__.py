@@ -34,9 +34,7 @@ def _renderer(format: str) -> Callable[[CheckResult, str | None], str]:
     if format == "text":
         from .._format import format_text
 
-        return lambda result, title: (
-            (f"{title}\n" if title else "") + format_text(result, notes=True) + "\n"
-        )
+        return lambda result, title: format_text(result, notes=True, title=title) + "\n"
     if format == "json":
         from ._json import render_json
 

@@ -43,7 +43,9 @@ def test_default_run_passes_and_checks_every_parameter(capsys):
 def test_a_planted_bug_fails_with_exit_code_1_and_points_at_the_gate(capsys):
     code, out, _ = _run(capsys, "--mutant", "sigmoid_grad_i", "--steps", "1", "--layers", "1")
     assert code == 1
-    assert "planted bug sigmoid_grad_i" in out.splitlines()[0]
+    title = " ".join(line.strip() for line in out.split("gradcheck FAILED")[0].splitlines())
+    assert title.startswith("lstm_ref: 1 LSTM layer")
+    assert title.endswith("planted bug sigmoid_grad_i")
     assert "gradcheck FAILED" in out
     line = next(line for line in out.splitlines() if "layer0.b by gate:" in line)
     assert line.split(": ", 1)[1].startswith("i ")
