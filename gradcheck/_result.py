@@ -15,6 +15,9 @@ from numpy.typing import NDArray
 from ._annotations import Annotation
 from ._errors import GradientCheckFailure
 
+#: element indices listed per input in :meth:`InputResult.to_dict` (mismatches, kinks)
+SHOWN_INDICES = 20
+
 __all__ = ["CheckResult", "DirectionCheck", "ElementCheck", "Finding", "InputResult", "Status"]
 
 
@@ -183,11 +186,12 @@ class InputResult:
             "checked": self.checked,
             "passed": self.passed,
             "mismatches": self.mismatches,
-            "kinks": [list(k) for k in self.kinks],
+            "kinks": len(self.kinks),
             "max_abs_error": _num(self.max_abs_error),
             "max_rel_error": _num(self.max_rel_error),
             "worst": worst,
-            "mismatch_indices": [list(i) for i in self.mismatch_indices()[:20]],
+            "mismatch_indices": [list(i) for i in self.mismatch_indices()[:SHOWN_INDICES]],
+            "kink_indices": [list(k) for k in self.kinks[:SHOWN_INDICES]],
             "directions": [
                 {
                     "inputs": list(d.inputs),
