@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._breakdown import Breakdown, breakdowns, groups, has_groups, runs
@@ -41,6 +42,32 @@ def ratio(value: float) -> str:
     if value != 0 and (value < 1e-3 or value >= 1e4):
         return f"{value:.1e}"
     return f"{value:.2g}"
+
+
+def evidence_value(value: object) -> str:
+    """A number, list or mapping of a finding's evidence, as short readable text."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {evidence_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        inner = [evidence_value(v) for v in value]
+        nested = any(isinstance(v, list | tuple | Mapping) for v in value)
+        return ", ".join(f"({v})" if nested else v for v in inner)
+    return repr(value)
+
+
+def evidence_items(evidence: Mapping[str, object]) -> list[tuple[str, str]]:
+    """``(label, text)`` per entry of a finding's evidence, labels with spaces for underscores."""
+    from ._result import _jsonable
+
+    return [(str(k).replace("_", " "), evidence_value(_jsonable(v))) for k, v in evidence.items()]
 
 
 def index(idx: tuple[int, ...]) -> str:

@@ -157,9 +157,10 @@ class InputResult:
     def mismatch_indices(self) -> list[tuple[int, ...]]:
         """Indices of the mismatching elements, worst first."""
         idx = np.argwhere(self.status == Status.MISMATCH)
-        ratio = np.abs(self.analytic - self.numeric) / self.threshold
         if not len(idx):
             return []
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero threshold (atol=rtol=0)
+            ratio = np.abs(self.analytic - self.numeric) / self.threshold
         order = np.argsort(-ratio[tuple(idx.T)], kind="stable")
         return [tuple(int(i) for i in idx[o]) for o in order]
 
