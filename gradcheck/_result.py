@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -255,6 +255,13 @@ class CheckResult:
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # picklable (a mapping proxy is not): results cross process boundaries (executors,
+        # pytest-xdist) and the pytest plugin spools them to disk
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["inputs"], state["options"] = dict(self.inputs), dict(self.options)
+        return _rebuild, (state,)
+
     @property
     def failed_inputs(self) -> list[InputResult]:
         """The inputs that failed, in order."""
@@ -349,6 +356,10 @@ class CheckResult:
         from ._report._markdown import render_markdown
 
         return render_markdown(self)
+
+
+def _rebuild(state: dict[str, Any]) -> CheckResult:
+    return CheckResult(**state)
 
 
 def _ratio(num: float, den: float) -> float:

@@ -51,10 +51,16 @@ def _grid(r: InputResult) -> tuple[NDArray[np.float64], NDArray[np.int8]]:
     return ex.reshape(-1, cols), status.reshape(-1, cols)
 
 
+def _plain(text: str) -> str:
+    """``text`` drawn as written: a ``$`` would start matplotlib's math mode (and an unmatched
+    one makes drawing fail)."""
+    return text.replace("$", r"\$")
+
+
 def _axis_names(r: InputResult) -> list[str]:
     ann = r.annotation
     if ann is not None and ann.axes:
-        return [a.name or f"axis {i}" for i, a in enumerate(ann.axes)]
+        return [_plain(a.name or f"axis {i}") for i, a in enumerate(ann.axes)]
     return [f"axis {i}" for i in range(len(r.shape))]
 
 
@@ -407,7 +413,7 @@ def _blocks(ax: Any, r: InputResult) -> None:
                 ax.axvline(b * width - 0.5, color="black", linewidth=1.2)
             top = ax.secondary_xaxis("top")
             top.set_ticks([(b + 0.5) * width - 0.5 for b in range(len(info.labels))])
-            top.set_xticklabels(list(info.labels), fontsize=9)
+            top.set_xticklabels([_plain(label) for label in info.labels], fontsize=9)
             top.tick_params(length=0)
         elif a == 0:
             stride = math.prod(r.shape[1:-1]) if ndim > 2 else 1
@@ -416,7 +422,7 @@ def _blocks(ax: Any, r: InputResult) -> None:
                 ax.axhline(b * rows - 0.5, color="black", linewidth=1.2)
             right = ax.secondary_yaxis("right")
             right.set_ticks([(b + 0.5) * rows - 0.5 for b in range(len(info.labels))])
-            right.set_yticklabels(list(info.labels), fontsize=9)
+            right.set_yticklabels([_plain(label) for label in info.labels], fontsize=9)
             right.tick_params(length=0)
     if ndim > 2 and r.shape[0] > 1 and (ann.axes[0].labels is None):
         stride = math.prod(r.shape[1:-1])

@@ -109,3 +109,17 @@ def test_public_names_resolve_lazily():
         assert getattr(gradcheck, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         gradcheck.nope  # noqa: B018
+
+
+def test_a_result_pickles_and_comes_back_equal():
+    import pickle
+
+    result = _failing()
+    again = pickle.loads(pickle.dumps(result))
+    assert again.to_dict() == result.to_dict()
+    assert str(again) == str(result)
+    for name, r in result.inputs.items():
+        np.testing.assert_array_equal(again.inputs[name].numeric, r.numeric)
+        np.testing.assert_array_equal(again.inputs[name].status, r.status)
+    with pytest.raises(TypeError):
+        again.inputs["new"] = None  # still read-only

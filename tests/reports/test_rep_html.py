@@ -298,3 +298,16 @@ def test_evidence_of_a_real_diagnosis_reads_as_words_and_numbers():
         ("residual in place", "1.11, 1.11"),
         ("pairs", "(a, b), (c, d)"),
     ]
+
+
+def test_labels_that_look_like_math_are_drawn_as_written():
+    # matplotlib reads $...$ as math: an unmatched or invalid one used to make drawing fail
+    w = np.ones((2, 4))
+    notes = {"w": {"axes": ["$x^$", ("$\\frac$", ("$a", "b$$"))]}}
+    result = gc.check_grad(
+        lambda w: float(np.sum(w**2)), lambda w: (2 * w + 1,), {"w": w}, annotations=notes
+    )
+    fig, _ = heatmap_figure(result.inputs["w"])
+    fig.canvas.draw()  # raises on invalid math text
+    assert fig.axes[0].get_ylabel() == "\\$x^\\$"
+    assert "data:image/png;base64," in gc.report(result, "html")
