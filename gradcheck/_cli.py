@@ -644,7 +644,8 @@ def _save_bundle(run: _Run, path: str) -> None:
     )
     saved = bundle.save(path)
     print(
-        f"gradcheck: replay bundle written to {saved} (gradcheck replay {saved})", file=sys.stderr
+        f"gradcheck: replay bundle written to {saved} (rerun: gradcheck replay {saved})",
+        file=sys.stderr,
     )
 
 
