@@ -128,7 +128,10 @@ def _write_reports(state: _State, nodeid: str) -> None:
     for title, path in pending:
         try:
             with path.open("rb") as f:
-                result = pickle.load(f)
+                result = pickle.load(f)  # our own file, written by _record in this process
+        except Exception as exc:
+            state.item_errors.append(f"{path.stem} ({title}): {type(exc).__name__}: {exc}")
+            continue
         finally:
             path.unlink(missing_ok=True)
         stem = state.report_dir / path.stem
