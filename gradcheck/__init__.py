@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._annotations import Annotation, AxisInfo
     from ._api import CheckOptions, check_grad, check_layer, check_loss, check_module, check_vjp
+    from ._bundle import Bundle, Replay, replay, save_bundle
     from ._errors import (
         ComplexStepError,
         ExecutorError,
@@ -53,6 +54,7 @@ _SOURCES = {
         "check_module",
         "check_vjp",
     ),
+    "._bundle": ("Bundle", "Replay", "replay", "save_bundle"),
     "._errors": (
         "ComplexStepError",
         "ExecutorError",
@@ -82,6 +84,7 @@ _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 __all__ = [
     "Annotation",
     "AxisInfo",
+    "Bundle",
     "CheckOptions",
     "CheckResult",
     "ComplexStepError",
@@ -99,6 +102,7 @@ __all__ = [
     "MissingDependencyError",
     "NonFiniteError",
     "NondeterminismError",
+    "Replay",
     "Status",
     "UserCodeError",
     "check_grad",
@@ -106,7 +110,9 @@ __all__ = [
     "check_loss",
     "check_module",
     "check_vjp",
+    "replay",
     "report",
+    "save_bundle",
     "write_report",
 ]
 

@@ -30,6 +30,8 @@ from ._objective import (
     ModuleObjective,
     VjpObjective,
 )
+from ._progress import close as close_progress
+from ._progress import progress_option
 from ._result import CheckResult
 
 __all__ = ["CheckOptions", "check_grad", "check_layer", "check_loss", "check_module", "check_vjp"]
@@ -44,7 +46,7 @@ class CheckOptions(TypedDict, total=False):
     method : {"central", "richardson", "complex"}
         ``"central"`` (default): central differences, 2 calls per element, confirmed by Richardson
         extrapolation before a mismatch is declared. ``"richardson"``: extrapolation from steps
-        ``h`` and ``2h`` with a per-element error estimate, 4 calls per element. ``"complex"``:
+        ``2h`` and ``4h`` with a per-element error estimate, 4 calls per element. ``"complex"``:
         complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element; the function must
         accept complex input.
     mode : {"auto", "full", "sample", "directional"}
@@ -78,9 +80,10 @@ class CheckOptions(TypedDict, total=False):
         Per input name, the meaning of its axes (see :class:`Annotation`), used by reports.
     nondet_tol : float
         Largest difference accepted between two evaluations at the same point (default 0).
-    progress : callable
-        ``progress(done, total)`` is called as function calls complete (``total`` is the current
-        plan and may grow when mismatches are confirmed); the command line's progress bar uses it.
+    progress : bool or callable
+        ``True``: a tqdm progress bar on stderr (``pip install "gradcheck[progress]"``).
+        A callable: ``progress(done, total)`` is called as function calls complete (``total`` is
+        the current plan and may grow when mismatches are confirmed).
     """
 
     wrt: Sequence[str]
@@ -97,7 +100,7 @@ class CheckOptions(TypedDict, total=False):
     executor: Executor
     annotations: Mapping[str, object]
     nondet_tol: float
-    progress: Callable[[int, int], None]
+    progress: bool | Callable[[int, int], None]
 
 
 _CHOICES = {
@@ -151,7 +154,7 @@ def _progress_option(progress: object) -> Callable[[int, int], None] | None:
     if progress is None:
         return None
     if not callable(progress):
-        raise _expected("progress", "a callable progress(done, total)", progress)
+        raise _expected("progress", "True or a callable progress(done, total)", progress)
     try:
         signature = inspect.signature(progress)
     except (TypeError, ValueError):  # a builtin without a signature: what it raises is named
@@ -222,7 +225,6 @@ def _parse_options(
     for key in ("samples", "directions", "budget"):
         if key in options:
             kw[key] = _int_option(key, options[key], 1, _COUNT_MAX)
-    kw["progress"] = _progress_option(options.get("progress"))
     executor = options.get("executor")
     if executor is not None and not isinstance(executor, Executor):
         raise _expected("executor", "a concurrent.futures.Executor", executor)
@@ -262,6 +264,12 @@ def _parse_options(
         shape = np.shape(arrays[names.index(name)])  # type: ignore[call-overload]
         annotations[name] = Annotation.parse(ann, name, tuple(shape))
     kw["annotations"] = annotations
+    # last: progress=True opens a bar, which _run closes
+    progress = options.get("progress")
+    if progress is None or isinstance(progress, bool | np.bool_):
+        kw["progress"] = progress_option(bool(progress))
+    else:
+        kw["progress"] = _progress_option(progress)
     return Options(**kw), wrt
 
 
@@ -317,9 +325,12 @@ def _run(
     objective: Any, names: list[str], arrays: list[Any], options: Mapping[str, Any]
 ) -> CheckResult:
     opts, wrt = _parse_options(options, names, arrays)
-    if opts.executor is not None:
-        check_picklable(objective)
-    result = run_check(objective, names, arrays, wrt, opts)
+    try:
+        if opts.executor is not None:
+            check_picklable(objective)
+        result = run_check(objective, names, arrays, wrt, opts)
+    finally:
+        close_progress(opts.progress)
     if result.passed:
         return result
     return dataclasses.replace(result, findings=diagnose(result.inputs))

@@ -1,4 +1,4 @@
-"""The command line: ``gradcheck lstm`` and ``gradcheck check MODULE:NAME``.
+"""The command line: ``gradcheck lstm``, ``gradcheck check MODULE:NAME`` and ``gradcheck replay``.
 
 Exit codes: 0 the check passed, 1 a gradient mismatch, 2 a usage error (bad option, unknown
 module or name, malformed spec), 3 the user's code raised or broke the contract of the check
@@ -29,8 +29,11 @@ import numpy as np
 
 from . import __version__
 from ._api import check_grad, check_layer, check_loss, check_module, check_vjp
+from ._bundle import KINDS as BUNDLE_KINDS
+from ._bundle import Bundle, Replay, bundle_from_call, replay, resolve
 from ._errors import GradcheckError, InvalidArgumentError, MissingDependencyError, UserCodeError
 from ._format import headline
+from ._progress import Hint, ProgressBar
 from ._report import FORMATS, format_for, report
 from ._report._deps import require
 from ._result import CheckResult
@@ -52,6 +55,8 @@ EXIT_INTERNAL = 4
 
 #: seconds before the automatic progress bar appears (short checks never show it)
 AUTO_DELAY = 0.5
+#: seconds a check runs in a terminal without tqdm before the command says how to get the bar
+HINT_DELAY = 3.0
 
 #: what each kind of spec calls, its required and optional keys (besides kind, options, title)
 KINDS: dict[str, tuple[Callable[..., CheckResult], tuple[str, ...], tuple[str, ...]]] = {
@@ -120,6 +125,10 @@ def _common(parser: argparse.ArgumentParser, seed_default: int | None) -> None:
         else "seeds the check's cotangents, samples and directions (default: the spec's)"
     )
     check.add_argument("--seed", type=_seed, default=seed_default, help=seed_help)
+    _report_options(parser, bundles=True)
+
+
+def _report_options(parser: argparse.ArgumentParser, *, bundles: bool) -> None:
     out = parser.add_argument_group("report options")
     out.add_argument(
         "--format",
@@ -129,6 +138,13 @@ def _common(parser: argparse.ArgumentParser, seed_default: int | None) -> None:
     out.add_argument(
         "-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout"
     )
+    if bundles:
+        out.add_argument(
+            "--save-bundle",
+            metavar="FILE",
+            help="when the check fails, save a replay bundle (.npz: inputs, seed, options) to "
+            "FILE, to rerun it elsewhere with: gradcheck replay FILE",
+        )
     out.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -199,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("target", metavar="MODULE:NAME")
     _common(check, seed_default=None)
+
+    again = sub.add_parser(
+        "replay",
+        help="rerun a check saved as a bundle (--save-bundle, or the pytest plugin's "
+        "--gradcheck-bundles) and say whether it gives the same verdict and numbers",
+        description="Load BUNDLE, find its functions (the command that saved it, or the "
+        "module and name each was defined under), run the check again on the saved inputs "
+        "with the saved options and seed, print the report, and say on stderr whether the "
+        "verdict and every recorded number came out the same. The exit code is the check's.",
+    )
+    again.add_argument("bundle", metavar="BUNDLE")
+    _report_options(again, bundles=False)
     return parser
 
 
@@ -206,30 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
 # progress bar
 
 
-class _Bar:
-    """A tqdm progress bar fed by the checker's ``progress(done, total)`` callback."""
-
-    def __init__(self, stream: IO[str], delay: float) -> None:
-        tqdm = require("tqdm", "the progress bar")
-        self.bar = tqdm.tqdm(
-            total=0, unit="call", file=stream, delay=delay, leave=False, dynamic_ncols=True
-        )
-
-    def __call__(self, done: int, total: int) -> None:
-        if total != self.bar.total:
-            self.bar.total = total
-            self.bar.refresh()
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        self.bar.close()
+_Progress = ProgressBar | Hint | None
 
 
-def _progress(choice: bool | None, stream: IO[str]) -> _Bar | None:
+def _progress(choice: bool | None, stream: IO[str]) -> _Progress:
     """The progress bar asked for: ``--progress``, ``--no-progress``, or automatic.
 
     Automatic: only when ``stream`` is a terminal and the ``CI`` environment variable is unset,
-    only when tqdm is installed, and shown after half a second (long checks only).
+    and shown after half a second (long checks only). Without tqdm, a check that runs longer
+    than :data:`HINT_DELAY` says once how to get the bar.
     """
     if choice is False:
         return None
@@ -237,10 +250,10 @@ def _progress(choice: bool | None, stream: IO[str]) -> _Bar | None:
         if os.environ.get("CI") or not stream.isatty():
             return None
         try:
-            return _Bar(stream, delay=AUTO_DELAY)
+            return ProgressBar(stream, delay=AUTO_DELAY, what="the progress bar")
         except MissingDependencyError:
-            return None
-    return _Bar(stream, delay=0.0)
+            return Hint(stream, HINT_DELAY)
+    return ProgressBar(stream, delay=0.0, what="the progress bar")
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,13 +405,45 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def _run_lstm(args: argparse.Namespace, progress: _Bar | None) -> tuple[CheckResult, str]:
+#: the options of ``gradcheck lstm`` that make its problem, kept in a replay bundle
+LSTM_ARGS = (
+    "layers",
+    "steps",
+    "batch",
+    "input_size",
+    "hidden_size",
+    "classes",
+    "loss",
+    "head",
+    "dtype",
+    "layout",
+    "mutant",
+    "seed",
+)
+
+
+@dataclass
+class _Run:
+    """A check the command ran: its result, and the call and command that made it."""
+
+    result: CheckResult
+    title: str
+    call: tuple[str, list[Any], dict[str, Any]] | None = None
+    target: dict[str, Any] | None = None
+    replayed: Replay | None = None
+
+
+def _run_lstm(args: argparse.Namespace, progress: _Progress) -> _Run:
     problem = _lstm_problem(args)
     opts = _check_options(args)
     opts["annotations"] = problem.annotations
     if progress is not None:
         opts["progress"] = progress
-    return check_loss(problem.loss_fn, problem.inputs, **opts), problem.title
+    result = check_loss(problem.loss_fn, problem.inputs, **opts)
+    target = {"command": "lstm", "args": {key: getattr(args, key) for key in LSTM_ARGS}}
+    return _Run(
+        result, problem.title, ("check_loss", [problem.loss_fn, problem.inputs], opts), target
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -497,17 +542,113 @@ def run_spec(
     return function(*args, **kwargs, **merged), title
 
 
-def _run_check(args: argparse.Namespace, progress: _Bar | None) -> tuple[CheckResult, str]:
-    fn = _import_target(args.target)
+def _spec_call(
+    spec: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> tuple[str, list[Any], dict[str, Any]]:
+    """The check a (validated) spec ran, as (function name, positional arguments, keywords)."""
+    function, required, optional = KINDS[spec["kind"]]
+    args = [spec[key] for key in required]
+    keywords = {key: spec[key] for key in optional if key in spec}
+    if spec["kind"] == "module":
+        args.append(keywords.pop("inputs", {}))
+    keywords.update({**(spec.get("options") or {}), **overrides})
+    return function.__name__, args, keywords
+
+
+def _call_spec(target: str) -> object:
+    fn = _import_target(target)
     try:
-        spec = fn()
+        return fn()
     except (Exception, SystemExit) as exc:
-        raise UserFailure(f"{args.target}() {_what_happened(exc)}") from exc
+        raise UserFailure(f"{target}() {_what_happened(exc)}") from exc
+
+
+def _run_check(args: argparse.Namespace, progress: _Progress) -> _Run:
+    spec = _call_spec(args.target)
     overrides = _check_options(args)
     if progress is not None:
         overrides["progress"] = progress
     result, title = run_spec(spec, args.target, overrides)
-    return result, title or args.target
+    assert isinstance(spec, Mapping)  # run_spec checked it
+    target = {
+        "command": "check",
+        "spec": args.target,
+        "spec_path": _absolute_spec(args.target),
+    }
+    return _Run(result, title or args.target, _spec_call(spec, overrides), target)
+
+
+def _absolute_spec(target: str) -> str:
+    """``target`` with its module path made absolute, when it is a file path."""
+    module_part, _, name = target.rpartition(":")
+    if module_part.endswith(".py") and Path(module_part).is_file():
+        return f"{Path(module_part).resolve()}:{name}"
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# gradcheck replay BUNDLE
+
+
+def _replay_functions(bundle: Bundle) -> list[Any]:
+    """The functions of a bundle: from the command that saved it, or by name."""
+    target = bundle.target or {}
+    if target.get("command") == "lstm":
+        problem = _lstm_problem(argparse.Namespace(**target["args"]))
+        return [problem.loss_fn]
+    if target.get("command") == "check":
+        spec_target = str(target.get("spec"))
+        module_part = spec_target.rpartition(":")[0]
+        if module_part.endswith(".py") and not Path(module_part).is_file():
+            spec_target = str(target.get("spec_path", spec_target))
+        spec = _call_spec(spec_target)
+        if not isinstance(spec, Mapping) or spec.get("kind") != bundle.kind:
+            raise UsageError(
+                f"{spec_target} no longer returns a {bundle.kind!r} check spec; it cannot "
+                "replay this bundle"
+            )
+        return [spec[role] for role in BUNDLE_KINDS[bundle.kind][1]]
+    functions = []
+    for role, ref in bundle.functions.items():
+        if ref is None:
+            raise UsageError(
+                f"the bundle does not say where its {role} is defined (a lambda, a closure or "
+                "an object); replay it from Python: gradcheck.replay(bundle, ...)"
+            )
+        try:
+            functions.append(resolve(ref, role))
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            raise UserFailure(
+                f"importing {ref.get('module')} for the bundle's {role} raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    return functions
+
+
+def _run_replay(args: argparse.Namespace, progress: _Progress) -> _Run:
+    bundle = Bundle.load(args.bundle)
+    functions = _replay_functions(bundle)
+    options = {} if progress is None else {"progress": progress}
+    replayed = replay(bundle, *functions, **options)
+    title = f"replay of {args.bundle}" + (f": {bundle.title}" if bundle.title else "")
+    return _Run(replayed.result, title, replayed=replayed)
+
+
+def _save_bundle(run: _Run, path: str) -> None:
+    if run.call is None:
+        return
+    name, call_args, keywords = run.call
+    keywords = {k: v for k, v in keywords.items() if k != "progress"}
+    bundle = bundle_from_call(
+        name, call_args, keywords, run.result, title=run.title, target=run.target
+    )
+    saved = bundle.save(path)
+    print(
+        f"gradcheck: replay bundle written to {saved} (rerun: gradcheck replay {saved})",
+        file=sys.stderr,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        fmt = args.format or (format_for(args.output) if args.output else "text")
+        fmt = args.format or (format_for(args.output, option="--format") if args.output else "text")
         if fmt == "html":
             require("jinja2", "the HTML report")
             require("matplotlib", "the HTML report")
@@ -542,10 +683,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return EXIT_USAGE
     try:
-        if args.command == "lstm":
-            result, title = _run_lstm(args, progress)
-        else:
-            result, title = _run_check(args, progress)
+        runner = {"lstm": _run_lstm, "check": _run_check, "replay": _run_replay}[args.command]
+        run = runner(args, progress)
+        result, title = run.result, run.title
+        if getattr(args, "save_bundle", None) and not result.passed:
+            _save_bundle(run, args.save_bundle)
+    except OSError as exc:
+        _error(f"cannot write the bundle to {args.save_bundle}: {exc}")
+        return EXIT_USAGE
     except (UsageError, InvalidArgumentError, MissingDependencyError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -584,4 +729,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as exc:
         return _internal(exc)
+    if run.replayed is not None:
+        print(f"gradcheck: {run.replayed.summary()}", file=sys.stderr)
     return EXIT_PASSED if result.passed else EXIT_FAILED

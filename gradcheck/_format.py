@@ -7,6 +7,8 @@ terminal, a Markdown summary and an HTML page.
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._breakdown import Breakdown, breakdowns, groups, has_groups, runs
@@ -18,6 +20,10 @@ if TYPE_CHECKING:
 SHOWN_INDICES = 8
 #: index rows (time steps) listed one by one; longer axes are merged into runs
 SHOWN_STEPS = 12
+#: the text report's width in columns
+WIDTH = 100
+#: table columns left out, in this order, when the text table would be wider than WIDTH
+OPTIONAL = ("err estimate", "max rel err", "max abs err")
 
 
 def num(value: float) -> str:
@@ -36,6 +42,32 @@ def ratio(value: float) -> str:
     if value != 0 and (value < 1e-3 or value >= 1e4):
         return f"{value:.1e}"
     return f"{value:.2g}"
+
+
+def evidence_value(value: object) -> str:
+    """A number, list or mapping of a finding's evidence, as short readable text."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {evidence_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        inner = [evidence_value(v) for v in value]
+        nested = any(isinstance(v, list | tuple | Mapping) for v in value)
+        return ", ".join(f"({v})" if nested else v for v in inner)
+    return repr(value)
+
+
+def evidence_items(evidence: Mapping[str, object]) -> list[tuple[str, str]]:
+    """``(label, text)`` per entry of a finding's evidence, labels with spaces for underscores."""
+    from ._result import _jsonable
+
+    return [(str(k).replace("_", " "), evidence_value(_jsonable(v))) for k, v in evidence.items()]
 
 
 def index(idx: tuple[int, ...]) -> str:
@@ -144,12 +176,88 @@ HEADER = [
 
 
 def table(rows: list[list[str]]) -> str:
-    """Left-aligned columns separated by two spaces."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    """Left-aligned columns separated by two spaces.
+
+    A row whose cells after the first are all empty (a ``[group]`` row) spans the table: it does
+    not widen the first column.
+    """
+    body = [row for row in rows if any(row[1:])] or rows
+    widths = [max(len(row[i]) for row in body) for i in range(len(rows[0]))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        (
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            if any(row[1:])
+            else row[0]
+        ).rstrip()
         for row in rows
     )
+
+
+def _width(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def fitted_table(header: list[str], rows: list[list[str]], width: int = WIDTH) -> list[str]:
+    """The table of inputs in at most ``width`` columns, as lines.
+
+    When the full table is wider, the columns of :data:`OPTIONAL` are left out one by one (a
+    line after the table says which); when that is not enough (long input names, large shapes),
+    each input gets a block of wrapped lines instead of a row.
+    """
+    keep = list(range(len(header)))
+    dropped: list[str] = []
+    for name in (None, *OPTIONAL):
+        if name is not None:
+            keep.remove(header.index(name))
+            dropped.append(name)
+        text = table([[row[i] for i in keep] for row in [header, *rows]])
+        if _width(text) <= width:
+            lines = text.splitlines()
+            if dropped:
+                names = ", ".join(dropped[:-1]) + " and " * (len(dropped) > 1) + dropped[-1]
+                lines += wrap(
+                    f"({names} left out to fit {width} columns: see the JSON or HTML report)",
+                    width,
+                )
+            return lines
+    lines = []
+    for row in rows:
+        if not any(row[1:]):
+            lines.append(row[0])
+            continue
+        first = f"{row[0]}  {row[1]}  {row[2]} checked  {row[-1]}"
+        rest = ", ".join(f"{h} {c}" for h, c in zip(header[3:-1], row[3:-1], strict=True))
+        lines += wrap(first, width, indent="    ")
+        lines += wrap(rest, width, indent="    ", first="    ")
+    return lines
+
+
+def wrap(text: str, width: int = WIDTH, *, indent: str = "  ", first: str = "") -> list[str]:
+    """``text`` wrapped to ``width`` columns at spaces (words longer than a line are cut)."""
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=True,
+    ) or [first.rstrip()]
+
+
+def wrap_parts(head: str, parts: list[str], width: int = WIDTH, indent: str = "    ") -> list[str]:
+    """``head`` then ``parts`` joined by ``", "``, broken between parts to fit ``width``."""
+    lines: list[str] = []
+    line = head
+    for k, part in enumerate(parts):
+        piece = part + ("," if k < len(parts) - 1 else "")
+        candidate = f"{line} {piece}" if line.strip() else line + piece
+        if len(candidate) <= width or not line.strip():
+            line = candidate
+        else:
+            lines.append(line)
+            line = indent + piece
+    lines.append(line)
+    return [out for line in lines for out in wrap(line, width, indent=indent)]
 
 
 def input_rows(result: CheckResult) -> list[list[str]]:
@@ -171,8 +279,8 @@ def step_label(b: Breakdown, first: str, last: str) -> str:
     return f"{noun}s {first}-{last}"
 
 
-def breakdown_line(b: Breakdown) -> str:
-    """One line: the worst excess of each block (or run of time steps) of one axis."""
+def breakdown_parts(b: Breakdown) -> list[str]:
+    """The worst excess of each block (or run of time steps) of one axis, one string each."""
     parts = []
     if b.kind == "block" or len(b.rows) <= SHOWN_STEPS:
         for row in b.rows:
@@ -189,47 +297,63 @@ def breakdown_line(b: Breakdown) -> str:
                 parts.append(f"{label} {ratio(worst)} FAIL {bad}/{total}")
             else:
                 parts.append(f"{label} {ratio(worst)}")
-    return f"{b.input} by {b.name}: " + ", ".join(parts)
+    return parts
 
 
-def _listing(indices: list[tuple[int, ...]]) -> str:
-    shown = ", ".join(index(i) for i in indices[:SHOWN_INDICES])
-    more = f" and {len(indices) - SHOWN_INDICES} more" if len(indices) > SHOWN_INDICES else ""
-    return shown + more
+def breakdown_line(b: Breakdown) -> str:
+    """One line: the worst excess of each block (or run of time steps) of one axis."""
+    return f"{b.input} by {b.name}: " + ", ".join(breakdown_parts(b))
 
 
-def format_text(result: CheckResult, *, notes: bool = False) -> str:
+def _listing(indices: list[tuple[int, ...]]) -> list[str]:
+    shown = [index(i) for i in indices[:SHOWN_INDICES]]
+    if len(indices) > SHOWN_INDICES:
+        shown[-1] += f" and {len(indices) - SHOWN_INDICES} more"
+    return shown
+
+
+def format_text(result: CheckResult, *, notes: bool = False, title: str | None = None) -> str:
     """The result as a headline and a table, one row per checked input, then the details.
 
     The details are the breakdown of the failed inputs along their annotated axes, the likely
     causes (findings), the indices of the mismatches and, with ``notes=True``, how the check ran.
+    Every line fits :data:`WIDTH` columns.
     """
-    lines = [f"{headline(result)} ({run_line(result)})", ""]
-    lines.append(table([HEADER, *input_rows(result)]))
+    lines = wrap(title, indent="  ") if title else []
+    first = f"{headline(result)} ({run_line(result)})"
+    if len(first) <= WIDTH:
+        lines.append(first)
+    else:
+        lines += [*wrap(headline(result), indent="  "), *wrap(f"({run_line(result)})")]
+    lines.append("")
+    lines += fitted_table(HEADER, input_rows(result))
     for s in result.screens:
-        lines.append(
+        lines += wrap(
             f"joint screen over {len(s.inputs)} inputs: analytic {num(s.analytic)}, numeric "
             f"{num(s.numeric)}, threshold {num(s.threshold)}: {s.status.name.lower()}"
         )
     failed = result.failed_inputs
-    where = [breakdown_line(b) for r in failed for b in breakdowns(r)]
-    if where:
+    bds = [b for r in failed for b in breakdowns(r)]
+    if bds:
         lines += ["", "where the errors are (worst |analytic - numeric| / threshold, 1 = limit):"]
-        lines += [f"  {line}" for line in where]
+        for b in bds:
+            lines += wrap_parts(f"  {b.input} by {b.name}:", breakdown_parts(b), indent="    ")
     if result.findings:
         lines += ["", "likely causes:"]
         for f in result.findings:
-            lines.append(f"- {f.input}: {f.summary}")
-            lines.append(f"  hint: {f.hint}")
+            lines += wrap(f"- {f.input}: {f.summary}", indent="  ")
+            lines += wrap(f"hint: {f.hint}", indent="    ", first="  ")
     mismatch_lines = []
     for r in result.inputs.values():
         idx = r.mismatch_indices()
         if len(idx) > 1:
-            mismatch_lines.append(f"{r.name}: mismatches at {_listing(idx)}")
+            mismatch_lines += wrap_parts(f"{r.name}: mismatches at", _listing(idx))
         if r.kinks:
-            mismatch_lines.append(f"{r.name}: kinks at {_listing(list(r.kinks))}")
+            mismatch_lines += wrap_parts(f"{r.name}: kinks at", _listing(list(r.kinks)))
     if mismatch_lines:
         lines += ["", *mismatch_lines]
     if notes and result.notes:
-        lines += ["", "notes:", *(f"- {n}" for n in result.notes)]
+        lines += ["", "notes:"]
+        for n in result.notes:
+            lines += wrap(f"- {n}", indent="  ")
     return "\n".join(lines)

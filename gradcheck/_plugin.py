@@ -9,9 +9,15 @@ Provides
 * the marker ``@pytest.mark.gradcheck(**options)``: check options for every check of a test
   (module, class and function markers merge, the closest wins; options passed to a call win
   over the marker's);
-* ``--gradcheck-report-dir DIR``: an HTML and a JSON report of every check, for CI artifacts;
+* ``--gradcheck-report-dir DIR``: an HTML and a JSON report of every check, for CI artifacts
+  (``--gradcheck-report-failed-only``: of the failed checks only; ``--gradcheck-bundles``: also
+  a replay bundle of each failed check, see :func:`gradcheck.replay`). A report that cannot be
+  rendered is skipped with a warning, never ending the session;
 * the text report of a failed check as a "gradcheck report" section of the failing test's
   output, and a one-line summary at the end of the session (checks run, failed, worst error).
+
+Results are not kept in memory until the test ends: each is spooled to a temporary file as it
+comes and rendered after the test (outside its timing).
 
 Importing this module loads nothing beyond pytest and gradcheck's own package; reports,
 matplotlib and jinja2 are imported when used.
@@ -19,8 +25,14 @@ matplotlib and jinja2 are imported when used.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import hashlib
 import math
+import pickle
 import re
+import shutil
+import tempfile
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +43,12 @@ import pytest
 if TYPE_CHECKING:
     from ._result import CheckResult
 
-__all__ = ["Checker"]
+__all__ = ["Checker", "GradcheckPluginWarning"]
+
+
+class GradcheckPluginWarning(pytest.PytestWarning):
+    """A report that could not be written, or a ``gradcheck`` marker that has no effect."""
+
 
 #: name of the entry the plugin adds to a test's ``user_properties`` (aggregated by the session)
 PROPERTY = "gradcheck"
@@ -42,12 +59,17 @@ class _State:
     """What the plugin tracks during a session (one per process)."""
 
     report_dir: Path | None
+    failed_only: bool = False
+    bundles: bool = False
     current: pytest.Item | None = None
     failed_text: list[str] = field(default_factory=list)
-    pending: list[tuple[str, CheckResult]] = field(default_factory=list)
+    #: (title, file) of each result of the current test waiting to be rendered
+    pending: list[tuple[str, Path]] = field(default_factory=list)
+    spool: Path | None = None
     item_checks: int = 0
     item_failed: int = 0
     item_worst: dict[str, Any] | None = None
+    item_errors: list[str] = field(default_factory=list)
     # session totals, fed by the reports of every test (also those of xdist workers)
     tests: int = 0
     checks: int = 0
@@ -58,32 +80,69 @@ class _State:
     def start(self, item: pytest.Item | None) -> None:
         self.current = item
         self.failed_text = []
+        for _, path in self.pending:  # a test interrupted before its teardown
+            path.unlink(missing_ok=True)
         self.pending = []
         self.item_checks = self.item_failed = 0
         self.item_worst = None
+        self.item_errors = []
+
+    def spool_dir(self) -> Path:
+        """This process' folder of results waiting to be rendered (created on first use)."""
+        if self.spool is None:
+            self.spool = Path(tempfile.mkdtemp(prefix="gradcheck-spool-"))
+        return self.spool
 
 
 _STATE = pytest.StashKey[_State]()
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:120] or "check"
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:80] or "check"
+
+
+def report_stem(nodeid: str, n: int) -> str:
+    """The file name (without suffix) of the ``n``-th report of the test ``nodeid``.
+
+    A readable slug of the test id plus a short hash of the whole id: ids that slug alike
+    (``a b``, ``a.b``, ``a/b``, ``0.5`` and ``0_5``) still get distinct files, and the name of a
+    test's report is the same from run to run (and in every xdist worker).
+    """
+    digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:10]
+    return f"{_slug(nodeid)}-{digest}-{n:03d}"
 
 
 def _write_reports(state: _State, nodeid: str) -> None:
-    """Write the HTML and JSON reports of the checks the test ran (after it, not inside it)."""
-    if state.report_dir is None or not state.pending:
+    """Render the reports of the checks the test ran (after it, not inside it).
+
+    Each result is read back from its spool file and rendered alone, so memory does not grow
+    with the number of checks. A report that cannot be rendered (a bug, an annotation that
+    matplotlib cannot draw, a full disk) is skipped and recorded, never raised: the session
+    goes on.
+    """
+    pending, state.pending = state.pending, []
+    if state.report_dir is None or not pending:
         return
     from ._report import write_report
 
-    for n, (title, result) in enumerate(state.pending, start=1):
-        stem = str(state.report_dir / f"{_slug(nodeid)}-{n:03d}")
+    for title, path in pending:
         try:
-            write_report(result, stem + ".html", title=title)
-            write_report(result, stem + ".json", title=title)
-        except OSError as exc:  # a full disk must not crash the session
-            state.write_errors.append(f"{stem}: {exc}")
-    state.pending = []
+            with path.open("rb") as f:
+                result = pickle.load(f)  # our own file, written by _record in this process
+        except Exception as exc:
+            state.item_errors.append(f"{path.stem} ({title}): {type(exc).__name__}: {exc}")
+            continue
+        finally:
+            path.unlink(missing_ok=True)
+        stem = state.report_dir / path.stem
+        for suffix in (".json", ".html"):
+            try:
+                write_report(result, stem.with_suffix(suffix), title=title)
+            except Exception as exc:
+                state.item_errors.append(
+                    f"{stem.name}{suffix} ({title}): {type(exc).__name__}: {exc}"
+                )
+        del result
 
 
 def _worst(result: CheckResult) -> dict[str, Any] | None:
@@ -157,14 +216,24 @@ class Checker:
         import gradcheck
 
         state = self._state
-        merged = {**_marker_options(state.current), **options}
-        result: CheckResult = getattr(gradcheck, name)(*args, **merged)
-        self._record(name, result)
+        marked = _marker_options(state.current)
+        merged = {**marked, **options}
+        try:
+            result: CheckResult = getattr(gradcheck, name)(*args, **merged)
+        except gradcheck.InvalidArgumentError as exc:
+            from_marker = {k: v for k, v in marked.items() if k not in options}
+            if from_marker:
+                shown = ", ".join(f"{k}={v!r}" for k, v in from_marker.items())
+                exc.add_note(f"options from @pytest.mark.gradcheck on this test: {shown}")
+            raise
+        self._record(name, args, merged, result)
         if not result.passed:
             raise gradcheck.GradientCheckFailure(_short_message(result), result)
         return result
 
-    def _record(self, name: str, result: CheckResult) -> None:
+    def _record(
+        self, name: str, args: tuple[Any, ...], options: Mapping[str, Any], result: CheckResult
+    ) -> None:
         state = self._state
         nodeid = state.current.nodeid if state.current is not None else "outside a test"
         state.item_checks += 1
@@ -178,8 +247,40 @@ class Checker:
 
             state.item_failed += 1
             state.failed_text = [f"{title}\n{format_text(result, notes=True)}"]
-        if state.report_dir is not None:
-            state.pending.append((title, result))
+        if state.report_dir is None or (state.failed_only and result.passed):
+            return
+        stem = report_stem(nodeid, state.item_checks)
+        if state.bundles and not result.passed:
+            self._bundle(name, args, options, result, state.report_dir / f"{stem}.npz", title)
+        spooled = state.spool_dir() / f"{stem}.pickle"
+        try:
+            with spooled.open("wb") as f:
+                pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an unpicklable annotation, a full disk: no report, no crash
+            spooled.unlink(missing_ok=True)
+            state.item_errors.append(f"{stem} ({title}): {type(exc).__name__}: {exc}")
+            return
+        state.pending.append((title, spooled))
+
+    def _bundle(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        options: Mapping[str, Any],
+        result: CheckResult,
+        path: Path,
+        title: str,
+    ) -> None:
+        """Save a replay bundle of a failed check; a failure to save is recorded, not raised."""
+        from ._bundle import bundle_from_call
+
+        try:
+            bundle_from_call(name, args, options, result, title=title).save(path)
+        except Exception as exc:
+            path.unlink(missing_ok=True)
+            self._state.item_errors.append(
+                f"{path.name} ({title}): the bundle could not be saved: {type(exc).__name__}: {exc}"
+            )
 
 
 def _short_message(result: CheckResult) -> str:
@@ -204,15 +305,29 @@ def _short_message(result: CheckResult) -> str:
 
 
 def _marker_options(item: pytest.Item | None) -> dict[str, Any]:
+    """The options of the item's ``gradcheck`` markers, the closest last; checked by name."""
     if item is None:
         return {}
+    from ._api import _KNOWN
+    from ._errors import InvalidArgumentError
+
     options: dict[str, Any] = {}
-    for mark in reversed(list(item.iter_markers("gradcheck"))):
+    for node, mark in reversed(list(item.iter_markers_with_node("gradcheck"))):
         if mark.args:
             raise pytest.UsageError(
                 f"{item.nodeid}: @pytest.mark.gradcheck takes keyword options only "
                 f"(e.g. method='richardson'), got positional {mark.args!r}"
             )
+        for key in mark.kwargs:
+            if key not in _KNOWN:
+                close = difflib.get_close_matches(key, sorted(_KNOWN), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                where = "this test" if node is item else f"{node.nodeid or 'the session'}"
+                raise InvalidArgumentError(
+                    f"@pytest.mark.gradcheck({key}=...) on {where}: unknown option {key!r}"
+                    f"{hint} The marker takes the options of gradcheck.CheckOptions: "
+                    f"{', '.join(sorted(_KNOWN))}"
+                )
         options.update(mark.kwargs)
     return options
 
@@ -230,6 +345,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write an HTML and a JSON report of every check run through the gradcheck "
         "fixture into DIR (for CI artifacts)",
     )
+    group.addoption(
+        "--gradcheck-report-failed-only",
+        action="store_true",
+        default=False,
+        help="with --gradcheck-report-dir: write the reports of failed checks only",
+    )
+    group.addoption(
+        "--gradcheck-bundles",
+        action="store_true",
+        default=False,
+        help="with --gradcheck-report-dir: also save a replay bundle (.npz) of each failed "
+        "check, to rerun it elsewhere with gradcheck.replay or 'gradcheck replay'",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -240,6 +368,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     report_dir = config.getoption("gradcheck_report_dir", None)
     path = None
+    for flag in ("failed_only", "bundles"):
+        option = "report_failed_only" if flag == "failed_only" else flag
+        if config.getoption(f"gradcheck_{option}", False) and not report_dir:
+            raise pytest.UsageError(
+                f"--gradcheck-{option.replace('_', '-')} needs --gradcheck-report-dir DIR"
+            )
     if report_dir:
         import importlib.util
 
@@ -251,9 +385,38 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         path = Path(report_dir)
         path.mkdir(parents=True, exist_ok=True)
-    state = _State(report_dir=path)
+    state = _State(
+        report_dir=path,
+        failed_only=bool(config.getoption("gradcheck_report_failed_only", False)),
+        bundles=bool(config.getoption("gradcheck_bundles", False)),
+    )
     config.stash[_STATE] = state
     config.pluginmanager.register(_Session(state), "gradcheck-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.spool is not None:
+        shutil.rmtree(state.spool, ignore_errors=True)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Warn about a ``gradcheck`` marker on a test that does not use the ``gradcheck`` fixture.
+
+    At setup rather than collection: where warnings are errors, the test errors with the
+    message instead of the whole session.
+    """
+    __tracebackhide__ = True
+    if any(m.name == "gradcheck" for m in item.own_markers) and "gradcheck" not in getattr(
+        item, "fixturenames", ()
+    ):
+        item.warn(
+            GradcheckPluginWarning(
+                f"@pytest.mark.gradcheck on {item.name} has no effect: the test does not use "
+                "the gradcheck fixture (add a 'gradcheck' argument and run the checks through "
+                "it: gradcheck.check_layer(...) and the like)"
+            )
+        )
 
 
 @pytest.fixture(scope="session")
@@ -286,11 +449,20 @@ def pytest_runtest_makereport(
         report.sections.append(("gradcheck report", "\n\n".join(state.failed_text)))
     if call.when == "teardown":
         _write_reports(state, item.nodeid)
+        for error in state.item_errors:
+            _warn(item, f"gradcheck: a report was skipped: {error}")
     if call.when == "teardown" and state.item_checks:
-        summary = {"checks": state.item_checks, "failed": state.item_failed}
-        summary["worst"] = state.item_worst  # type: ignore[assignment]
+        summary: dict[str, Any] = {"checks": state.item_checks, "failed": state.item_failed}
+        summary["worst"] = state.item_worst
+        summary["report_errors"] = list(state.item_errors)
         report.user_properties.append((PROPERTY, summary))
     return report
+
+
+def _warn(item: pytest.Item, message: str) -> None:
+    """A warning on the test; where warnings are errors, the session summary still says it."""
+    with contextlib.suppress(Warning):
+        item.warn(GradcheckPluginWarning(message))
 
 
 class _Session:
@@ -309,6 +481,7 @@ class _Session:
                 state.checks += int(value.get("checks", 0))
                 state.failed += int(value.get("failed", 0))
                 state.worst = _better(state.worst, value.get("worst"))
+                state.write_errors += [str(e) for e in value.get("report_errors", ())]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.state.checks:
@@ -332,7 +505,7 @@ def _summary_line(state: _State, terminalreporter: Any) -> None:
     terminalreporter.write_line(line, red=bool(state.failed), green=not state.failed)
     if state.write_errors:
         terminalreporter.write_line(
-            f"gradcheck: {len(state.write_errors)} report(s) could not be written, the first: "
-            f"{state.write_errors[0]}",
+            f"gradcheck: {len(state.write_errors)} report(s) could not be written (see the "
+            f"warnings), the first: {state.write_errors[0]}",
             yellow=True,
         )

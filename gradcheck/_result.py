@@ -15,6 +15,9 @@ from numpy.typing import NDArray
 from ._annotations import Annotation
 from ._errors import GradientCheckFailure
 
+#: element indices listed per input in :meth:`InputResult.to_dict` (mismatches, kinks)
+SHOWN_INDICES = 20
+
 __all__ = ["CheckResult", "DirectionCheck", "ElementCheck", "Finding", "InputResult", "Status"]
 
 
@@ -170,9 +173,10 @@ class InputResult:
     def mismatch_indices(self) -> list[tuple[int, ...]]:
         """Indices of the mismatching elements, worst first."""
         idx = np.argwhere(self.status == Status.MISMATCH)
-        ratio = np.abs(self.analytic - self.numeric) / self.threshold
         if not len(idx):
             return []
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero threshold (atol=rtol=0)
+            ratio = np.abs(self.analytic - self.numeric) / self.threshold
         order = np.argsort(-ratio[tuple(idx.T)], kind="stable")
         return [tuple(int(i) for i in idx[o]) for o in order]
 
@@ -200,11 +204,12 @@ class InputResult:
             "passed": self.passed,
             "mismatches": self.mismatches,
             "unverified": self.unverified,
-            "kinks": [list(k) for k in self.kinks],
+            "kinks": len(self.kinks),
             "max_abs_error": _num(self.max_abs_error),
             "max_rel_error": _num(self.max_rel_error),
             "worst": worst,
-            "mismatch_indices": [list(i) for i in self.mismatch_indices()[:20]],
+            "mismatch_indices": [list(i) for i in self.mismatch_indices()[:SHOWN_INDICES]],
+            "kink_indices": [list(k) for k in self.kinks[:SHOWN_INDICES]],
             "directions": [
                 {
                     "inputs": list(d.inputs),
@@ -267,10 +272,12 @@ class CheckResult:
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
-    def __reduce__(self) -> tuple[type[CheckResult], tuple[object, ...]]:
-        # read-only mapping proxies do not pickle: rebuild from dicts (__post_init__ wraps them)
-        plain = {"inputs": dict(self.inputs), "options": dict(self.options)}
-        return type(self), tuple(plain.get(f.name, getattr(self, f.name)) for f in fields(self))
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # picklable (a mapping proxy is not): results cross process boundaries (executors,
+        # pytest-xdist) and the pytest plugin spools them to disk
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["inputs"], state["options"] = dict(self.inputs), dict(self.options)
+        return _rebuild, (state,)
 
     @property
     def failed_inputs(self) -> list[InputResult]:
@@ -337,6 +344,39 @@ class CheckResult:
         from ._format import format_text
 
         return format_text(self)
+
+    def __repr__(self) -> str:
+        failed = [r.name for r in self.failed_inputs]
+        return (
+            f"CheckResult(passed={self.passed}, inputs={list(self.inputs)}, failed={failed}, "
+            f"method={self.method!r}, mode_used={self.mode_used!r}, calls={self.calls}, "
+            f"findings={len(self.findings)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A compact HTML table, shown by Jupyter when the result ends a cell.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradcheck import check_grad
+        >>> r = check_grad(lambda x: float(np.sum(x**2)), lambda x: (2 * x,), {"x": np.ones(2)})
+        >>> "gradcheck passed" in r._repr_html_()
+        True
+        """
+        from ._report._notebook import render_notebook_html
+
+        return render_notebook_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """The Markdown report (``gradcheck.report(result, "markdown")``), for notebook viewers."""
+        from ._report._markdown import render_markdown
+
+        return render_markdown(self)
+
+
+def _rebuild(state: dict[str, Any]) -> CheckResult:
+    return CheckResult(**state)
 
 
 def _ratio(num: float, den: float) -> float:

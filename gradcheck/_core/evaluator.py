@@ -313,7 +313,7 @@ def eval_probes(
     ``tolerant``: NaN for a probe where the objective raises or is not finite, instead of an
     error. (A module-level function, so that executors can ship it to worker processes.)
     """
-    flats = [a.reshape(-1) for a in arrays]
+    flats = {k: arrays[k].reshape(-1) for k in {p[0] for p in probes}}
     values: list[complex] = []
     for k, j, value in probes:
         flat = flats[k]

@@ -34,9 +34,7 @@ def _renderer(format: str) -> Callable[[CheckResult, str | None], str]:
     if format == "text":
         from .._format import format_text
 
-        return lambda result, title: (
-            (f"{title}\n" if title else "") + format_text(result, notes=True) + "\n"
-        )
+        return lambda result, title: format_text(result, notes=True, title=title) + "\n"
     if format == "json":
         from ._json import render_json
 
@@ -92,7 +90,7 @@ def report(result: CheckResult, format: str = "text", *, title: str | None = Non
     ['input', 'shape', 'checked']
     >>> data = json.loads(gradcheck.report(result, "json"))
     >>> data["schema_version"], data["passed"], data["inputs"][0]["checked"]
-    ('1.0', True, 3)
+    ('2.0', True, 3)
     """
     _check(result, format)
     if title is not None and not isinstance(title, str):
@@ -100,13 +98,17 @@ def report(result: CheckResult, format: str = "text", *, title: str | None = Non
     return _renderer(format)(result, title)
 
 
-def format_for(path: str | os.PathLike[str]) -> str:
-    """The report format that the suffix of ``path`` asks for."""
+def format_for(path: str | os.PathLike[str], *, option: str = "format=") -> str:
+    """The report format that the suffix of ``path`` asks for.
+
+    ``option`` is how the error tells the caller to name the format instead (``--format`` on
+    the command line).
+    """
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
         raise InvalidArgumentError(
             f"cannot tell the report format from the suffix of {str(path)!r}; use one of "
-            f"{', '.join(sorted(_SUFFIXES))} or pass format= one of {', '.join(FORMATS)}"
+            f"{', '.join(sorted(_SUFFIXES))} or give {option} (one of {', '.join(FORMATS)})"
         )
     return _SUFFIXES[suffix]
 

@@ -8,35 +8,40 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from typing import Any
 
 from .._breakdown import Breakdown, breakdowns, groups, has_groups
-from .._format import HEADER, cells, headline, index, num, ratio, run_line, verdict
-from .._result import CheckResult, InputResult, _jsonable
+from .._format import (
+    HEADER,
+    cells,
+    evidence_items,
+    headline,
+    index,
+    num,
+    ratio,
+    run_line,
+    verdict,
+)
+from .._result import CheckResult, InputResult
 from ._deps import require
-from ._heatmap import LOG_SPAN, heatmap_png
+from ._heatmap import LOG_FLOOR, heatmap_png, scale_position, scale_top
 from ._json import report_dict
 
 #: mismatch indices listed per input
 SHOWN_INDICES = 40
 
 
-def _bar(excess: float) -> float:
-    """Width in percent of a bar for an excess on the heatmap's log scale (threshold at 50%)."""
-    if math.isnan(excess):
-        return 0.0
-    if excess <= 0:
-        return 0.0
-    pos = (math.log10(excess) + LOG_SPAN) / (2 * LOG_SPAN)
-    return round(100 * min(1.0, max(0.01, pos)), 1)
+def _bar(excess: float, top: float) -> float:
+    """Width in percent of a bar for an excess on the input's heatmap scale."""
+    return round(100 * scale_position(excess, top), 1)
 
 
-def _breakdown(b: Breakdown) -> dict[str, Any]:
+def _breakdown(b: Breakdown, top: float) -> dict[str, Any]:
     noun = "step" if b.name == "time" else b.name
     return {
         "name": b.name,
         "noun": noun,
+        "threshold_at": _bar(1.0, top),
         "failed": bool(b.failed_rows),
         "rows": [
             {
@@ -45,7 +50,7 @@ def _breakdown(b: Breakdown) -> dict[str, Any]:
                 "mismatches": row.mismatches,
                 "kinks": row.kinks,
                 "excess": ratio(row.max_excess),
-                "bar": _bar(row.max_excess),
+                "bar": _bar(row.max_excess, top),
                 "failed": row.failed,
                 "worst_index": index(row.worst_index) if row.worst_index is not None else "-",
             }
@@ -81,7 +86,7 @@ def _input(position: int, r: InputResult) -> dict[str, Any]:
             }
             for d in r.directions
         ],
-        "breakdowns": [_breakdown(b) for b in breakdowns(r)],
+        "breakdowns": [_breakdown(b, scale_top(r)) for b in breakdowns(r)],
         "mismatches": [index(i) for i in idx[:SHOWN_INDICES]],
         "more_mismatches": max(0, len(idx) - SHOWN_INDICES),
         "kinks": [index(k) for k in r.kinks[:SHOWN_INDICES]],
@@ -136,9 +141,7 @@ def context(result: CheckResult, title: str | None) -> dict[str, Any]:
                 "summary": f.summary,
                 "hint": f.hint,
                 "score": f"{f.score:.2f}",
-                "evidence": json.dumps(
-                    {k: _jsonable(v) for k, v in f.evidence.items()}, allow_nan=False
-                ),
+                "evidence": evidence_items(f.evidence),
             }
             for f in result.findings
         ],
@@ -151,7 +154,7 @@ def context(result: CheckResult, title: str | None) -> dict[str, Any]:
         "noise": f"{result.noise:.3g}",
         "tool": data["tool"],
         "environment": data["environment"],
-        "log_span": int(LOG_SPAN),
+        "log_floor": int(LOG_FLOOR),
     }
 
 

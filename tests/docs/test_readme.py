@@ -12,7 +12,8 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_python_blocks_run(code, capsys):
+def test_readme_python_blocks_run(code, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a block that writes a file writes it here
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
 
 

@@ -38,3 +38,17 @@ NOTES = {"w": {"axes": ["input", ("unit", ("a", "b"))], "group": "dense"}}
 
 def run(pytester, *args):
     return pytester.runpytest(*PLUGIN_ARGS, *args)
+
+
+def warm_up():
+    """Import what rendering a report imports, in this process, before pytester runs.
+
+    pytester removes the modules an inner run imported when it ends; a numpy extension module
+    imported there (through matplotlib) cannot be imported a second time in the same process.
+    """
+    import numpy as np
+
+    import gradcheck as gc
+
+    result = gc.check_grad(lambda x: float(np.sum(x**2)), lambda x: (2 * x,), {"x": np.ones(2)})
+    gc.report(result, "html")

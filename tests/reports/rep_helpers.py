@@ -139,3 +139,16 @@ ALL = {
     "sampled_failing": sampled_failing,
     "with_finding": with_finding,
 }
+
+
+def logical_line(text, start):
+    """The line of ``text`` starting with ``start``, with its wrapped continuation lines (those
+    indented by 4 spaces) joined back onto it."""
+    lines = text.splitlines()
+    k = next(i for i, line in enumerate(lines) if line.lstrip().startswith(start))
+    out = lines[k]
+    for line in lines[k + 1 :]:
+        if not line.startswith("    ") or line.startswith("    hint:"):
+            break
+        out += " " + line.strip()
+    return out

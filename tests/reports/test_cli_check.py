@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import rep_helpers as H
 
 from gradcheck._cli import main
 
@@ -51,7 +52,7 @@ def test_the_example_passes(capsys):
 def test_the_example_bug_fails_and_shows_the_time_steps(capsys):
     code, out, _ = _check(capsys, f"{EXAMPLE}:buggy_spec")
     assert code == 1
-    line = next(line for line in out.splitlines() if "x by time:" in line)
+    line = H.logical_line(out, "x by time:")
     parts = line.split(": ", 1)[1].split(", ")
     assert [("FAIL" in p) for p in parts] == [True] * 5 + [False]
 

@@ -14,7 +14,7 @@ import pytest
 import rep_helpers as H
 
 import lstm_ref
-from gradcheck import _cli
+from gradcheck import _cli, _progress
 from gradcheck._cli import main
 from lstm_ref.mutants import MUTANTS
 
@@ -43,7 +43,9 @@ def test_default_run_passes_and_checks_every_parameter(capsys):
 def test_a_planted_bug_fails_with_exit_code_1_and_points_at_the_gate(capsys):
     code, out, _ = _run(capsys, "--mutant", "sigmoid_grad_i", "--steps", "1", "--layers", "1")
     assert code == 1
-    assert "planted bug sigmoid_grad_i" in out.splitlines()[0]
+    title = " ".join(line.strip() for line in out.split("gradcheck FAILED")[0].splitlines())
+    assert title.startswith("lstm_ref: 1 LSTM layer")
+    assert title.endswith("planted bug sigmoid_grad_i")
     assert "gradcheck FAILED" in out
     line = next(line for line in out.splitlines() if "layer0.b by gate:" in line)
     assert line.split(": ", 1)[1].startswith("i ")
@@ -141,6 +143,13 @@ def test_usage_errors_exit_2(capsys, argv, message):
     assert out == ""
 
 
+def test_an_unknown_suffix_points_at_the_format_option(capsys):
+    code, _, err = _run(capsys, *SMALL, "--output", "report.pdf")
+    assert code == 2
+    assert "or give --format (one of text, json, markdown, html)" in err
+    assert "format=" not in err  # the Python keyword is not what the command line takes
+
+
 def test_no_command_is_a_usage_error(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().err
@@ -196,11 +205,43 @@ def test_progress_bar_is_drawn_on_stderr(monkeypatch, capsys):
 
 def test_missing_tqdm_for_an_explicit_progress_bar(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     code, _, err = _run(capsys, *SMALL, "--progress")
     assert code == 2
     assert 'pip install "gradcheck[progress]"' in err
     monkeypatch.delenv("CI", raising=False)
-    assert _cli._progress(None, _Terminal()) is None  # automatic: silently without
+    assert isinstance(_cli._progress(None, _Terminal()), _progress.Hint)  # automatic: a hint
+
+
+def _without_tqdm_in_a_terminal(monkeypatch, delay):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(_cli, "HINT_DELAY", delay)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    return terminal
+
+
+def test_a_long_check_in_a_terminal_without_tqdm_says_how_to_get_the_bar(monkeypatch, capsys):
+    terminal = _without_tqdm_in_a_terminal(monkeypatch, delay=0.0)  # every check is "long"
+    code = main(["lstm", *SMALL])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("lstm_ref:")
+    assert terminal.getvalue() == _progress.HINT + "\n"  # once
+    assert 'pip install "gradcheck[progress]"' in _progress.HINT
+
+
+def test_a_short_check_or_no_terminal_gives_no_hint(monkeypatch, capsys):
+    terminal = _without_tqdm_in_a_terminal(monkeypatch, delay=60.0)
+    assert main(["lstm", *SMALL]) == 0
+    assert terminal.getvalue() == ""
+    monkeypatch.setattr(_cli, "HINT_DELAY", 0.0)
+    assert main(["lstm", *SMALL, "--no-progress"]) == 0
+    assert terminal.getvalue() == ""
+    monkeypatch.setenv("CI", "1")
+    assert main(["lstm", *SMALL]) == 0
+    assert terminal.getvalue() == ""
 
 
 def test_python_dash_m_and_the_console_script(tmp_path):

@@ -37,11 +37,24 @@ def _images(html):
     return out
 
 
+def _grid(rgba, r):
+    """The pixels of the heatmap's grid (not the colour bar or legend, which span the scale)."""
+    fig, _ = heatmap_figure(r)
+    box = fig.axes[0].get_position()
+    height, width = rgba.shape[:2]
+    rows = slice(round((1 - box.y1) * height) + 2, round((1 - box.y0) * height) - 2)
+    cols = slice(round(box.x0 * width) + 2, round(box.x1 * width) - 2)
+    return rgba[rows, cols]
+
+
 def _red_pixels(rgba):
-    """Strongly red pixels left of the colour bar (which spans the whole scale)."""
-    rgba = rgba[:, : int(0.7 * rgba.shape[1])]
-    r, g, b = rgba[..., 0], rgba[..., 1], rgba[..., 2]
-    return int(np.sum(r - np.maximum(g, b) > 0.25))
+    """Strongly red or orange pixels: the colours over the threshold."""
+    r, b = rgba[..., 0], rgba[..., 2]
+    return int(np.sum((r - b > 0.3) & (r > 0.6)))
+
+
+def _legend(fig):
+    return [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else []
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +80,9 @@ def test_one_heatmap_per_checked_input_failed_first(failing_html):
     assert w.shape[0] > 50
     assert w.shape[1] > 200
     # red where the error exceeds its threshold: only in the failing input's heatmap
-    assert _red_pixels(w) > 100
-    assert _red_pixels(b) == 0
+    result = H.with_finding()
+    assert _red_pixels(_grid(w, result.inputs["w"])) > 100
+    assert _red_pixels(_grid(b, result.inputs["b"])) == 0
     assert failing_html.index('id="failed"') < failing_html.index('id="passed"')
 
 
@@ -96,8 +110,13 @@ def test_breakdown_table_and_bars(failing_html):
     labels = re.findall(r"<tr class=\"(failed)?\">\s*<td>(\w)</td>", table)
     assert labels == [("", "i"), ("failed", "f"), ("", "o"), ("", "g")]
     widths = [float(w) for w in re.findall(r'style="width: ([\d.]+)%"', table)]
-    assert widths[1] == 100.0
-    assert all(w < 50 for w in widths[:1] + widths[2:])
+    (threshold_at,) = set(map(float, re.findall(r'<i style="left: ([\d.]+)%">', table)))
+    # the scale runs from 1e-4 to the decade above the worst error
+    worst = H.with_finding().inputs["w"].worst.excess
+    top = 4 + np.ceil(np.log10(worst))
+    assert threshold_at == pytest.approx(100 * 4 / top, abs=0.1)
+    assert widths[1] == pytest.approx(100 * (4 + np.log10(worst)) / top, abs=0.5)
+    assert all(w < threshold_at for w in widths[:1] + widths[2:])
 
 
 def test_marks_on_mismatches_and_kinks():
@@ -135,13 +154,16 @@ def test_large_inputs_pool_blocks_and_keep_the_worst():
     )
     fig, note = heatmap_figure(result.inputs["w"])
     assert note == "each pixel shows the worst of a block of 2 x 2 elements"
-    (marks,) = fig.axes[0].collections  # crosses of a fixed size over cells too small for them
+    # squares of a fixed size over cells too small for a cross, filled with the cell's colour
+    (marks,) = fig.axes[0].collections
     assert len(marks.get_offsets()) == result.inputs["w"].mismatches
-    assert tuple(marks.get_facecolor()[0][:3]) == (0.0, 0.0, 0.0)
+    for r, _, b, _ in marks.get_facecolor():
+        assert r > 0.6
+        assert r - b > 0.3  # over the threshold: red/orange, not black
     html = gc.report(result, "html")
     assert note in html
     ((_, img),) = _images(html)
-    assert _red_pixels(img) > 0
+    assert _red_pixels(_grid(img, result.inputs["w"])) > 0
 
 
 def test_passing_report(tmp_path):
@@ -151,7 +173,7 @@ def test_passing_report(tmp_path):
     assert "gradcheck passed" in html
     assert 'id="failed"' not in html
     ((_, img),) = _images(html)
-    assert _red_pixels(img) == 0
+    assert _red_pixels(_grid(img, H.passing().inputs["w"])) == 0
 
 
 def test_missing_extra_names_the_install_command(monkeypatch):
@@ -174,3 +196,120 @@ def test_rendering_does_not_touch_pyplot():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "['jinja2', 'matplotlib']"
+
+
+def _graded():
+    """Columns 6-11 of w wrong by 1e-8 ... 1e2: errors from below the threshold to ~1e10 x it."""
+    w = np.random.default_rng(0).standard_normal((6, 12))
+
+    def grad(w):
+        g = np.cos(w)
+        g[:, 6:] += np.logspace(-8, 2, 6)
+        return (g,)
+
+    return gc.check_grad(H._sin_sum, grad, {"w": w}).inputs["w"]
+
+
+def _cell_colours(r):
+    fig, _ = heatmap_figure(r)
+    image = fig.axes[0].images[0]
+    return fig, image.to_rgba(image.get_array())[..., :3]
+
+
+def test_severity_stays_visible_far_over_the_threshold():
+    r = _graded()
+    excess = np.abs(r.analytic - r.numeric)[0, 7:] / r.threshold[0, 7:]
+    assert excess.min() > 10
+    assert excess.max() > 1e9  # far past the old scale's end at 1e4
+    fig, colours = _cell_colours(r)
+    row = [tuple(c) for c in colours[0, 7:]]
+    assert len(set(row)) == len(row)  # one colour per decade, none saturated
+    darkness = [-sum(c) for c in row]
+    assert darkness == sorted(darkness)  # darker as the error grows
+    bar = fig.axes[1]
+    assert bar.get_ylim()[1] >= np.log10(excess.max())
+
+
+def test_failing_cells_keep_their_colour_under_the_crosses():
+    r = H.failing_block().inputs["w"]
+    png = gc._report._heatmap.heatmap_png(r).png
+    rgba = mpl_image.imread(io.BytesIO(png), format="png")
+    grid = _grid(rgba, r)
+    rows, cols = r.shape
+    height, width = grid.shape[0] / rows, grid.shape[1] / cols
+    for i, j in r.mismatch_indices():
+        cell = grid[int(i * height) : int((i + 1) * height), int(j * width) : int((j + 1) * width)]
+        corner = cell[2:6, 2:6, :3].reshape(-1, 3)  # off the cross
+        assert np.all(corner[:, 0] > 0.6)
+        assert np.all(corner[:, 0] - corner[:, 2] > 0.3)  # red/orange
+        assert cell[..., :3].max(axis=-1).mean() > 0.5  # not a dark cell
+
+
+def test_the_legend_names_every_colour_and_mark_shown():
+    cases = {
+        "failing_block": (
+            H.failing_block().inputs["w"],
+            ["below threshold", "over threshold", "mismatch", "block boundary"],
+        ),
+        "passing": (H.passing().inputs["w"], ["below threshold", "block boundary"]),
+        "sampled": (
+            H.sampled_failing().inputs["w"],
+            ["over threshold", "not checked", "mismatch"],
+        ),
+        "kink": (H.with_kink().inputs["x"], ["below threshold", "kink"]),
+    }
+    for name, (r, expected) in cases.items():
+        fig, _ = heatmap_figure(r)
+        assert _legend(fig) == expected, name
+
+
+def test_an_infinite_excess_is_drawn_at_the_top_and_said():
+    w = np.random.default_rng(7).standard_normal((3, 4))
+    result = gc.check_grad(H._sin_sum, lambda w: (np.cos(w) + 1e-3,), {"w": w}, atol=0.0, rtol=0.0)
+    r = result.inputs["w"]
+    assert np.all(r.threshold == 0)
+    fig, note = heatmap_figure(r)
+    assert note == "12 elements with a zero threshold and a nonzero error (infinitely over it) " + (
+        "drawn at the top of the scale"
+    )
+    html = gc.report(result, "html")
+    assert note in html
+
+
+def test_evidence_is_a_readable_table(failing_html):
+    start = failing_html.index('<table class="evidence">')
+    table = failing_html[start : failing_html.index("</table>", start)]
+    rows = re.findall(r"<tr><th>([^<]*)</th><td class=\"num\">([^<]*)</td></tr>", table)
+    assert rows == [("block", "f"), ("ratio", "2"), ("nan", "nan"), ("items", "1, 2")]
+
+
+def test_evidence_of_a_real_diagnosis_reads_as_words_and_numbers():
+    from gradcheck._format import evidence_items
+
+    evidence = {
+        "relative_error_by_block": {"i": 0.6642365964196512, "f": 8.713627975113792e-10},
+        "exact": True,
+        "inputs": ["layer0.b", "layer1.b"],
+        "residual_in_place": [1.1095937187364078, 1.109593718866995],
+        "pairs": [["a", "b"], ["c", "d"]],
+    }
+    assert evidence_items(evidence) == [
+        ("relative error by block", "i: 0.6642, f: 8.714e-10"),
+        ("exact", "yes"),
+        ("inputs", "layer0.b, layer1.b"),
+        ("residual in place", "1.11, 1.11"),
+        ("pairs", "(a, b), (c, d)"),
+    ]
+
+
+def test_labels_that_look_like_math_are_drawn_as_written():
+    # matplotlib reads $...$ as math: an unmatched or invalid one used to make drawing fail
+    w = np.ones((2, 4))
+    notes = {"w": {"axes": ["$x^$", ("$\\frac$", ("$a", "b$$"))]}}
+    result = gc.check_grad(
+        lambda w: float(np.sum(w**2)), lambda w: (2 * w + 1,), {"w": w}, annotations=notes
+    )
+    fig, _ = heatmap_figure(result.inputs["w"])
+    fig.canvas.draw()  # raises on invalid math text
+    assert fig.axes[0].get_ylabel() == "\\$x^\\$"
+    assert "data:image/png;base64," in gc.report(result, "html")

@@ -36,7 +36,7 @@ def test_the_schema_rejects_what_it_should():
     data = _strict_load(gc.report(H.failing_block(), "json"))
     for path, value in [
         (("inputs", 0, "max_abs_error"), "NaN"),  # only 'nan', 'inf', '-inf' as strings
-        (("schema_version",), "2.0"),
+        (("schema_version",), "1.0"),
         (("summary", "checked"), -1),
         (("inputs", 0, "breakdown", 0, "kind"), "diagonal"),
     ]:
@@ -54,7 +54,7 @@ def test_the_schema_rejects_what_it_should():
 def test_header_versions_options_and_summary():
     result = H.failing_block()
     data = _strict_load(gc.report(result, "json", title="my layer"))
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "2.0"
     assert data["tool"] == {"name": "gradcheck", "version": gc.__version__}
     assert data["environment"]["numpy"] == np.__version__
     assert data["title"] == "my layer"
@@ -107,3 +107,19 @@ def test_unchecked_breakdown_rows_encode_nan():
     assert rows[1]["max_excess"] == "nan"
     assert rows[1]["worst_index"] is None
     assert VALIDATOR.is_valid(data)
+
+
+def test_kinks_are_counted_and_their_indices_capped_like_mismatches():
+    x = np.zeros((30, 4))  # |x| at 0: every element is a kink
+    result = gc.check_grad(
+        lambda x: float(np.sum(np.abs(x))), lambda x: (np.where(x >= 0, 1.0, -1.0),), {"x": x}
+    )
+    assert len(result.inputs["x"].kinks) == 120
+    data = _strict_load(gc.report(result, "json"))
+    assert VALIDATOR.is_valid(data)
+    entry = data["inputs"][0]
+    assert entry["kinks"] == 120 == data["summary"]["kinks"]
+    assert entry["kink_indices"] == [list(k) for k in result.inputs["x"].kinks[:20]]
+    broken = json.loads(json.dumps(data))
+    broken["inputs"][0]["kink_indices"] = [[0, 0]] * 21
+    assert not VALIDATOR.is_valid(broken)

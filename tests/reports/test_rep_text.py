@@ -48,7 +48,7 @@ def test_failing_report_shows_groups_breakdown_and_mismatches():
 
 def test_time_breakdown_line():
     text = gc.report(H.failing_time(steps=5))
-    line = next(line for line in _lines(text) if "x by time:" in line)
+    line = H.logical_line(text, "x by time:")
     assert "step 0 " in line
     assert "step 4 " in line
     assert line.count("FAIL 6/6") == 4
@@ -57,7 +57,7 @@ def test_time_breakdown_line():
 
 def test_long_time_axes_are_merged_into_runs():
     text = gc.report(H.failing_time(steps=20))
-    line = next(line for line in _lines(text) if "x by time:" in line)
+    line = H.logical_line(text, "x by time:")
     assert "steps 0-18 " in line
     assert "FAIL 114/114" in line
     assert "step 19 " in line
@@ -94,7 +94,8 @@ def test_failure_message_is_the_table_with_breakdown_and_findings():
     message = str(info.value)
     lines = _lines(message)
     assert lines[0].startswith("gradcheck FAILED: 1 of 2 inputs")
-    assert lines[2].split()[:3] == ["input", "shape", "checked"]
+    assert lines[1].startswith("(method central, mode auto -> full, ")  # wrapped to 100 columns
+    assert lines[3].split()[:3] == ["input", "shape", "checked"]
     assert any("w by gate:" in line for line in lines)
     assert "likely causes:" in lines
     assert "notes:" not in lines  # the message stays short
