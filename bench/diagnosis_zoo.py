@@ -22,7 +22,8 @@ The top finding of the buggy check is
 
 Beside the top finding, every finding is checked against the measured truth: it must name only
 wrong inputs, and the elements or indices it points at (``evidence["element_indices"]``,
-``evidence["indices"]`` along ``evidence["axis_position"]``) must hold wrong elements.
+``evidence["indices"]`` along ``evidence["axis_position"]``) must hold wrong elements (see
+``bench/_judge.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _judge import contradicted, differences, outcome, problems  # noqa: E402
 from _zoo import CASES, Case  # noqa: E402
 
 import gradcheck  # noqa: E402
@@ -43,33 +45,10 @@ import gradcheck  # noqa: E402
 
 def truth(ok: gradcheck.CheckResult, bad: gradcheck.CheckResult) -> dict[str, np.ndarray]:
     """Per input, the elements where the buggy analytic gradient differs from the correct one."""
-    out = {}
-    for name, r in bad.inputs.items():
-        a, b = np.asarray(ok.inputs[name].analytic), np.asarray(r.analytic)
-        scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-300)
-        out[name] = np.abs(a - b) > 1e-12 * scale
-    return out
-
-
-def problems(f: gradcheck.Finding, wrong: dict[str, np.ndarray]) -> list[str]:
-    """What a finding says that the measured truth contradicts (empty: nothing)."""
-    out = []
-    names = list(f.evidence.get("inputs", [f.input]))  # type: ignore[call-overload]
-    for name in [f.input, *names]:
-        if name in wrong and not wrong[name].any():
-            out.append(f"names {name}, whose gradient is right")
-    diff = wrong.get(f.input)
-    if diff is None:
-        return out
-    for index in f.evidence.get("element_indices", []) or []:  # type: ignore[union-attr]
-        if not diff[tuple(index)]:
-            out.append(f"points at {f.input}{list(index)}, which is right")
-    position, indices = f.evidence.get("axis_position"), f.evidence.get("indices")
-    if isinstance(position, int) and isinstance(indices, list):
-        for i in indices:
-            if not np.take(diff, i, axis=position).any():
-                out.append(f"points at index {i} of axis {position} of {f.input}, which is right")
-    return out
+    return differences(
+        {k: r.analytic for k, r in ok.inputs.items()},
+        {k: r.analytic for k, r in bad.inputs.items()},
+    )
 
 
 def judge(case: Case, verbose: bool) -> tuple[str, int, int, str]:
@@ -81,20 +60,14 @@ def judge(case: Case, verbose: bool) -> tuple[str, int, int, str]:
     if bad.passed:
         raise SystemExit(f"{case.name}: the planted bug is not detected")
     wrong = truth(ok, bad)
-    contradicted = 0
-    for f in bad.findings:
-        said = problems(f, wrong)
-        contradicted += bool(said)
-        if verbose:
-            level = getattr(f, "confidence", "-")
-            print(f"      {f.kind} [{level}] {f.score:.2f} {f.input}: {f.summary}")
-            for p in said:
+    if verbose:
+        for f in bad.findings:
+            print(f"      {f.kind} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
+            for p in problems(f, wrong):
                 print(f"        CONTRADICTED: {p}")
-    if not bad.findings:
-        return "none", 0, 0, "-"
-    top = bad.findings[0]
-    named = top.kind in case.accepted and not problems(top, wrong)
-    return ("named" if named else "wrong"), len(bad.findings), contradicted, str(top.kind)
+    kind = str(bad.findings[0].kind) if bad.findings else "-"
+    result = outcome(bad.findings, case.accepted, wrong)
+    return result, len(bad.findings), contradicted(bad.findings, wrong), kind
 
 
 def main() -> None:

@@ -36,7 +36,16 @@ if TYPE_CHECKING:
         UserCodeError,
     )
     from ._report import report, write_report
-    from ._result import CheckResult, DirectionCheck, ElementCheck, Finding, InputResult, Status
+    from ._result import (
+        CheckResult,
+        Confidence,
+        DirectionCheck,
+        ElementCheck,
+        Finding,
+        FindingKind,
+        InputResult,
+        Status,
+    )
 
 __version__ = "0.1.0"
 
@@ -68,9 +77,11 @@ _SOURCES = {
     "._report": ("report", "write_report"),
     "._result": (
         "CheckResult",
+        "Confidence",
         "DirectionCheck",
         "ElementCheck",
         "Finding",
+        "FindingKind",
         "InputResult",
         "Status",
     ),
@@ -83,9 +94,11 @@ __all__ = [
     "CheckOptions",
     "CheckResult",
     "ComplexStepError",
+    "Confidence",
     "DirectionCheck",
     "ElementCheck",
     "Finding",
+    "FindingKind",
     "GradcheckError",
     "GradientCheckFailure",
     "InputMutationError",

@@ -6,12 +6,14 @@ import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._annotations import Annotation
+from ._diagnose import diagnose
 from ._engine import Engine, Options, check_picklable
 from ._errors import InvalidArgumentError, NonFiniteError
 from ._objective import (
@@ -72,6 +74,11 @@ class CheckOptions(TypedDict, total=False):
     progress : callable
         ``progress(done, total)`` is called as function calls complete (``total`` is the current
         plan and may grow when mismatches are confirmed); the command line's progress bar uses it.
+    sizes : Mapping[str, int]
+        Sizes the diagnosis should know when no input carries their axes, e.g.
+        ``{"N": 3, "T": 5}`` for a loss averaged over batch and time checked on weights only: a
+        constant ratio is then matched against each size, its inverse and square root, and the
+        products of two sizes. ``N`` and ``T`` get the batch and time hints.
     """
 
     wrt: Sequence[str]
@@ -89,6 +96,7 @@ class CheckOptions(TypedDict, total=False):
     annotations: Mapping[str, object]
     nondet_tol: float
     progress: Callable[[int, int], None]
+    sizes: Mapping[str, int]
 
 
 _CHOICES = {
@@ -121,6 +129,17 @@ def _float_option(name: str, value: object, *, positive: bool = False) -> float:
     ):
         raise _expected(name, "a finite number > 0" if positive else "a finite number >= 0", value)
     return float(value)
+
+
+def _sizes_option(value: object) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise _expected("sizes", 'a mapping from names to sizes, such as {"T": 5}', value)
+    out = {}
+    for name, size in value.items():
+        if not isinstance(name, str) or not name:
+            raise _expected("a key of sizes", "a non-empty string name", name)
+        out[name] = _int_option(f"sizes[{name!r}]", size, 1)
+    return out
 
 
 def _parse_options(
@@ -248,9 +267,14 @@ def _run(
     objective: Any, names: list[str], arrays: list[Any], options: Mapping[str, Any]
 ) -> CheckResult:
     opts, wrt = _parse_options(options, names, arrays)
+    sizes = _sizes_option(options["sizes"]) if "sizes" in options else None
     if opts.executor is not None:
         check_picklable(objective)
-    return Engine(objective, names, arrays, wrt, opts).run()
+    result = Engine(objective, names, arrays, wrt, opts).run()
+    if sizes:  # read the failed check again, knowing the sizes
+        findings = () if result.passed else diagnose(result.inputs, sizes=sizes)
+        result = replace(result, findings=findings, options={**result.options, "sizes": sizes})
+    return result
 
 
 def check_layer(

@@ -194,7 +194,8 @@ def format_text(result: CheckResult, *, notes: bool = False) -> str:
     """The result as a headline and a table, one row per checked input, then the details.
 
     The details are the breakdown of the failed inputs along their annotated axes, the likely
-    causes (findings), the indices of the mismatches and, with ``notes=True``, how the check ran.
+    causes (findings, each with its confidence: ``- W [exact]: ...``), the indices of the
+    mismatches and, with ``notes=True``, how the check ran.
     """
     lines = [f"{headline(result)} ({run_line(result)})", ""]
     lines.append(table([HEADER, *input_rows(result)]))
@@ -211,7 +212,7 @@ def format_text(result: CheckResult, *, notes: bool = False) -> str:
     if result.findings:
         lines += ["", "likely causes:"]
         for f in result.findings:
-            lines.append(f"- {f.input}: {f.summary}")
+            lines.append(f"- {f.input} [{f.confidence.value}]: {f.summary}")
             lines.append(f"  hint: {f.hint}")
     mismatch_lines = []
     for r in result.inputs.values():
