@@ -5,11 +5,14 @@ Run: ``python bench/diagnosis_hit_rate.py`` (about 10 s per seed and shape on on
 For every mutant of :data:`lstm_ref.mutants.MUTANTS` it checks the whole model's loss with
 :func:`gradcheck.check_loss` (all parameters, ``annotations=lstm_ref.annotations(params)``) at a
 shape where the mutant shows (``N, T, L > 1``, ``D != H`` unless the mutant needs ``D == H``,
-the head and objective its ``reveals`` asks for) and compares the kind of the top finding with
-the mutant's planted ``finding``. Then it checks the correct model over the same seeds, every
-head and objective, twice: as is (the check must pass, so no finding) and with a tolerance far
-below the numerical error (``rtol=1e-12, atol=0``), which makes the check fail on rounding alone;
-the diagnosis must find nothing there either.
+the head and objective its ``reveals`` asks for) and judges the top finding against the mutant's
+planted ``finding`` and against the measured truth (the elements where the mutant's gradients
+differ from the reference's), as ``bench/_judge.py`` says: *named* (the planted kind, nothing
+contradicted), *wrong* (another kind, or something contradicted; counted also by confidence) or
+*none*. Every finding, not only the top one, is checked against the truth. Then it checks the
+correct model over the same seeds, every head and objective, twice: as is (the check must pass,
+so no finding) and with a tolerance far below the numerical error (``rtol=1e-12, atol=0``),
+which makes the check fail on rounding alone; the diagnosis must find nothing there either.
 
 A second table checks the mutants that have a buggy ``lstm_backward`` at the layer level, with
 :func:`gradcheck.check_layer` on ``lstm_forward`` (inputs ``x, h0, Wx, Wh, b, c0``; a random
@@ -139,7 +142,7 @@ class Tally:
 
     def __init__(self) -> None:
         self.counts = {"named": 0, "wrong": 0, "none": 0}
-        self.findings = self.contradicted = 0
+        self.findings = self.contradicted = self.firm_wrong = 0
         self.misses: dict[str, int] = {}
 
     def add(
@@ -158,6 +161,7 @@ class Tally:
         self.contradicted += contradicted(result.findings, truth)
         if said != "named":
             self.misses[name] = self.misses.get(name, 0) + 1
+        self.firm_wrong += said == "wrong" and top is not None and top.confidence != "low"
         score = f"{top.score:.2f}" if top else "  - "
         level = f" [{top.confidence}]" if top else ""
         print(f"  {name:24s} {planted:15s} {kind:15s} {score}  {said}{level}")
@@ -170,6 +174,7 @@ class Tally:
             self.counts[k] += v
         self.findings += other.findings
         self.contradicted += other.contradicted
+        self.firm_wrong += other.firm_wrong
         for k, v in other.misses.items():
             self.misses[k] = self.misses.get(k, 0) + v
 
@@ -177,8 +182,9 @@ class Tally:
         total = sum(self.counts.values())
         named, wrong = self.counts["named"], self.counts["wrong"]
         return (
-            f"named {named}/{total} = {named / total:.1%}, wrong top finding {wrong}/{total}, "
-            f"no finding {self.counts['none']}; {self.findings} findings, "
+            f"named {named}/{total} = {named / total:.1%}, wrong top finding {wrong}/{total} "
+            f"({self.firm_wrong} at exact or high confidence), no finding "
+            f"{self.counts['none']}; {self.findings} findings, "
             f"{self.contradicted} contradicted by the measured truth"
         )
 

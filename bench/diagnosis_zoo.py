@@ -65,7 +65,7 @@ def judge(case: Case, verbose: bool) -> tuple[str, int, int, str]:
             print(f"      {f.kind} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
             for p in problems(f, wrong):
                 print(f"        CONTRADICTED: {p}")
-    kind = str(bad.findings[0].kind) if bad.findings else "-"
+    kind = f"{bad.findings[0].kind} [{bad.findings[0].confidence}]" if bad.findings else "-"
     result = outcome(bad.findings, case.accepted, wrong)
     return result, len(bad.findings), contradicted(bad.findings, wrong), kind
 
@@ -79,17 +79,18 @@ def main() -> None:
     cases = [c for c in CASES if args.only is None or any(c.name.startswith(p) for p in args.only)]
     counts = {"named": 0, "wrong": 0, "none": 0}
     families: dict[str, dict[str, int]] = {}
-    findings = contradicted = 0
-    print(f"  {'case':40s} {'accepted':34s} {'top finding':15s} outcome")
+    findings = contradicted = firm_wrong = 0
+    print(f"  {'case':36s} {'accepted':50s} {'top finding':24s} outcome")
     for case in cases:
-        outcome, count, bad, kind = judge(case, args.verbose)
-        counts[outcome] += 1
+        said, count, bad, kind = judge(case, args.verbose)
+        counts[said] += 1
         findings += count
         contradicted += bad
         fam = families.setdefault(case.family, {"named": 0, "wrong": 0, "none": 0})
-        fam[outcome] += 1
+        fam[said] += 1
+        firm_wrong += said == "wrong" and not kind.endswith("[low]")
         accepted = ", ".join(sorted(case.accepted)) or "(none)"
-        print(f"  {case.name:40s} {accepted:34s} {kind:15s} {outcome}")
+        print(f"  {case.name:36s} {accepted:50s} {kind:24s} {said}")
     total = len(cases)
     print()
     for family, c in sorted(families.items()):
@@ -99,6 +100,7 @@ def main() -> None:
         f"named: {counts['named']}/{total} = {counts['named'] / total:.1%}; wrong top finding: "
         f"{counts['wrong']}/{total} = {counts['wrong'] / total:.1%}; no finding: {counts['none']}"
     )
+    print(f"wrong top findings stated at exact or high confidence: {firm_wrong}")
     print(f"findings in all: {findings}, contradicted by the measured truth: {contradicted}")
     print(f"wall time {time.perf_counter() - t0:.1f} s")
 
