@@ -181,8 +181,16 @@ class Finding:
     inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", FindingKind(self.kind))
-        object.__setattr__(self, "confidence", Confidence(self.confidence))
+        for name, enum_ in (("kind", FindingKind), ("confidence", Confidence)):
+            value = getattr(self, name)
+            if value not in {m.value for m in enum_}:
+                from ._errors import InvalidArgumentError
+
+                choices = ", ".join(repr(m.value) for m in enum_)
+                raise InvalidArgumentError(
+                    f"Expected one of {choices} for Finding.{name}, but got {name}={value!r}"
+                )
+            object.__setattr__(self, name, enum_(value))
         if not self.inputs:
             object.__setattr__(self, "inputs", (self.input,))
 

@@ -87,8 +87,10 @@ def test_findings_are_typed():
     assert isinstance(f.confidence, Confidence)
     data = f.to_dict()
     assert (data["kind"], data["confidence"], data["inputs"]) == ("block", "high", ["W", "bias"])
-    with pytest.raises(ValueError, match="guess"):
+    with pytest.raises(InvalidArgumentError, match="for Finding.kind, but got kind='guess'"):
         gradcheck.Finding(kind="guess", input="x", summary="", hint="")
+    with pytest.raises(InvalidArgumentError, match="'exact', 'high', 'low' for Finding.confidence"):
+        gradcheck.Finding(kind="block", input="x", summary="", hint="", confidence="sure")
 
 
 @pytest.mark.parametrize("key", sorted(HINTS))
