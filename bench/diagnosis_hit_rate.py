@@ -5,11 +5,14 @@ Run: ``python bench/diagnosis_hit_rate.py`` (about 10 s per seed and shape on on
 For every mutant of :data:`lstm_ref.mutants.MUTANTS` it checks the whole model's loss with
 :func:`gradcheck.check_loss` (all parameters, ``annotations=lstm_ref.annotations(params)``) at a
 shape where the mutant shows (``N, T, L > 1``, ``D != H`` unless the mutant needs ``D == H``,
-the head and objective its ``reveals`` asks for) and compares the kind of the top finding with
-the mutant's planted ``finding``. Then it checks the correct model over the same seeds, every
-head and objective, twice: as is (the check must pass, so no finding) and with a tolerance far
-below the numerical error (``rtol=1e-12, atol=0``), which makes the check fail on rounding alone;
-the diagnosis must find nothing there either.
+the head and objective its ``reveals`` asks for) and judges the top finding against the mutant's
+planted ``finding`` and against the measured truth (the elements where the mutant's gradients
+differ from the reference's), as ``bench/_judge.py`` says: *named* (the planted kind, nothing
+contradicted), *wrong* (another kind, or something contradicted; counted also by confidence) or
+*none*. Every finding, not only the top one, is checked against the truth. Then it checks the
+correct model over the same seeds, every head and objective, twice: as is (the check must pass,
+so no finding) and with a tolerance far below the numerical error (``rtol=1e-12, atol=0``),
+which makes the check fail on rounding alone; the diagnosis must find nothing there either.
 
 A second table checks the mutants that have a buggy ``lstm_backward`` at the layer level, with
 :func:`gradcheck.check_layer` on ``lstm_forward`` (inputs ``x, h0, Wx, Wh, b, c0``; a random
@@ -23,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +37,10 @@ import numpy as np
 import gradcheck
 import lstm_ref as lr
 from lstm_ref.mutants import MUTANTS, Mutant
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _judge import contradicted, differences, outcome  # noqa: E402
 
 DEFAULT_SHAPE = (3, 4, 2, 3, 2, 2)  # N, T, D, H, C, L
 
@@ -85,10 +94,27 @@ LAYER_NOTES = {
 }
 
 
-def check_sequence_layer(mutant: Mutant, seed: int, shape: Sequence[int]) -> gradcheck.CheckResult:
-    """The mutant's ``lstm_backward`` against ``lstm_forward``, with ``x`` checked too."""
+def model_truth(
+    mutant: Mutant, seed: int, sizes: dict[str, int], head: str, objective: str
+) -> dict[str, np.ndarray]:
+    """Per parameter, the elements where the mutant's gradient differs from the reference's."""
+    params, x, y = case(seed, **sizes, head=head, objective=objective)
+    ok = lr.loss(params, x, y, head=head, objective=objective)[1]
+    bad = mutant.loss(params, x, y, head=head, objective=objective)[1]
+    return differences(ok, bad)
+
+
+def check_sequence_layer(
+    mutant: Mutant | None, seed: int, shape: Sequence[int], *, like: Mutant | None = None
+) -> gradcheck.CheckResult:
+    """The mutant's ``lstm_backward`` against ``lstm_forward``, with ``x`` checked too.
+
+    ``mutant=None`` checks the reference backward pass at the shape ``like`` would use.
+    """
     N, T, D, H, _, _ = shape
-    if not mutant.visible(N=N, T=T, D=D, H=H, L=1):
+    shown = mutant or like
+    assert shown is not None
+    if not shown.visible(N=N, T=T, D=D, H=H, L=1):
         D = H
     rng = np.random.default_rng(seed)
     inputs = {
@@ -99,7 +125,7 @@ def check_sequence_layer(mutant: Mutant, seed: int, shape: Sequence[int]) -> gra
         "b": 0.5 * rng.normal(size=4 * H),
         "c0": 0.5 * rng.normal(size=(N, H)),
     }
-    backward = mutant.lstm_backward
+    backward = lr.lstm_backward if mutant is None else mutant.lstm_backward
     assert backward is not None
 
     def forward(x: Any, h0: Any, Wx: Any, Wh: Any, b: Any, c0: Any) -> Any:
@@ -109,6 +135,58 @@ def check_sequence_layer(mutant: Mutant, seed: int, shape: Sequence[int]) -> gra
         return backward(dh, cache)
 
     return gradcheck.check_layer(forward, layer_backward, inputs, annotations=LAYER_NOTES)
+
+
+class Tally:
+    """Outcomes of the top findings (named, wrong, none) and the contradicted findings."""
+
+    def __init__(self) -> None:
+        self.counts = {"named": 0, "wrong": 0, "none": 0}
+        self.findings = self.contradicted = self.firm_wrong = 0
+        self.misses: dict[str, int] = {}
+
+    def add(
+        self,
+        name: str,
+        planted: str,
+        result: gradcheck.CheckResult,
+        truth: dict[str, np.ndarray],
+        verbose: bool,
+    ) -> None:
+        top = result.findings[0] if result.findings else None
+        kind = str(top.kind) if top else "-"
+        said = outcome(result.findings, {planted}, truth)
+        self.counts[said] += 1
+        self.findings += len(result.findings)
+        self.contradicted += contradicted(result.findings, truth)
+        if said != "named":
+            self.misses[name] = self.misses.get(name, 0) + 1
+        self.firm_wrong += said == "wrong" and top is not None and top.confidence != "low"
+        score = f"{top.score:.2f}" if top else "  - "
+        level = f" [{top.confidence}]" if top else ""
+        print(f"  {name:24s} {planted:15s} {kind:15s} {score}  {said}{level}")
+        if verbose:
+            for f in result.findings:
+                print(f"      {f.kind} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
+
+    def merge(self, other: Tally) -> None:
+        for k, v in other.counts.items():
+            self.counts[k] += v
+        self.findings += other.findings
+        self.contradicted += other.contradicted
+        self.firm_wrong += other.firm_wrong
+        for k, v in other.misses.items():
+            self.misses[k] = self.misses.get(k, 0) + v
+
+    def line(self) -> str:
+        total = sum(self.counts.values())
+        named, wrong = self.counts["named"], self.counts["wrong"]
+        return (
+            f"named {named}/{total} = {named / total:.1%}, wrong top finding {wrong}/{total} "
+            f"({self.firm_wrong} at exact or high confidence), no finding "
+            f"{self.counts['none']}; {self.findings} findings, "
+            f"{self.contradicted} contradicted by the measured truth"
+        )
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -125,36 +203,24 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    hits = total = 0
-    misses: dict[str, int] = {}
+    tally = Tally()
     for shape in args.shapes:
         for seed in args.seeds:
             print(f"shape N,T,D,H,C,L = {','.join(map(str, shape))}, seed {seed}")
-            print(f"  {'mutant':24s} {'planted':15s} {'top finding':15s} score  hit")
-            run_hits = 0
+            print(f"  {'mutant':24s} {'planted':15s} {'top finding':15s} score  outcome")
+            run = Tally()
             for name, mutant in MUTANTS.items():
                 sizes, head, objective = config_for(mutant, shape)
                 result = check(mutant.loss, seed, sizes, head, objective)
-                top = result.findings[0] if result.findings else None
-                kind = top.kind if top else "-"
-                hit = kind == mutant.finding
-                run_hits += hit
-                if not hit:
-                    misses[name] = misses.get(name, 0) + 1
-                score = f"{top.score:.2f}" if top else "  - "
-                mark = "yes" if hit else "NO"
-                print(f"  {name:24s} {mutant.finding:15s} {kind:15s} {score}  {mark}")
-                if args.verbose:
-                    for f in result.findings:
-                        print(f"      {f.kind} {f.score:.2f} {f.input}: {f.summary}")
-            print(f"  hit rate {run_hits}/{len(MUTANTS)} = {run_hits / len(MUTANTS):.0%}")
-            hits += run_hits
-            total += len(MUTANTS)
-    print(f"overall hit rate: {hits}/{total} = {hits / total:.1%}")
-    if misses:
-        print("missed: " + ", ".join(f"{k} ({v}x)" for k, v in sorted(misses.items())))
+                truth = model_truth(mutant, seed, sizes, head, objective)
+                run.add(name, mutant.finding, result, truth, args.verbose)
+            print(f"  {run.line()}")
+            tally.merge(run)
+    print(f"overall: {tally.line()}")
+    if tally.misses:
+        print("not named: " + ", ".join(f"{k} ({v}x)" for k, v in sorted(tally.misses.items())))
 
-    layer_hits = layer_total = 0
+    layer = Tally()
     for shape in args.shapes:
         for seed in args.seeds:
             print(
@@ -164,17 +230,13 @@ def main() -> None:
                 if mutant.lstm_backward is None:
                     continue
                 result = check_sequence_layer(mutant, seed, shape)
-                top = result.findings[0] if result.findings else None
-                kind = top.kind if top else "-"
-                hit = kind == mutant.finding
-                layer_hits += hit
-                layer_total += 1
-                mark = "yes" if hit else "NO"
-                score = f"{top.score:.2f}" if top else "  - "
-                print(f"  {name:24s} {mutant.finding:15s} {kind:15s} {score}  {mark}")
-                if args.verbose and top is not None:
-                    print(f"      {top.input}: {top.summary}")
-    print(f"layer-level hit rate: {layer_hits}/{layer_total} = {layer_hits / layer_total:.1%}")
+                ok = check_sequence_layer(None, seed, shape, like=mutant)
+                truth = differences(
+                    {k: r.analytic for k, r in ok.inputs.items()},
+                    {k: r.analytic for k, r in result.inputs.items()},
+                )
+                layer.add(name, mutant.finding, result, truth, args.verbose)
+    print(f"layer level: {layer.line()}")
 
     passed_findings = strict_findings = strict_failed = runs = 0
     for shape in args.shapes:

@@ -38,7 +38,16 @@ if TYPE_CHECKING:
         UserCodeError,
     )
     from ._report import report, write_report
-    from ._result import CheckResult, DirectionCheck, ElementCheck, Finding, InputResult, Status
+    from ._result import (
+        CheckResult,
+        Confidence,
+        DirectionCheck,
+        ElementCheck,
+        Finding,
+        FindingKind,
+        InputResult,
+        Status,
+    )
 
 __version__ = "0.1.0"
 
@@ -72,9 +81,11 @@ _SOURCES = {
     "._report": ("report", "write_report"),
     "._result": (
         "CheckResult",
+        "Confidence",
         "DirectionCheck",
         "ElementCheck",
         "Finding",
+        "FindingKind",
         "InputResult",
         "Status",
     ),
@@ -88,10 +99,12 @@ __all__ = [
     "CheckOptions",
     "CheckResult",
     "ComplexStepError",
+    "Confidence",
     "DirectionCheck",
     "ExecutorError",
     "ElementCheck",
     "Finding",
+    "FindingKind",
     "GradcheckError",
     "GradientCheckFailure",
     "InputMutationError",

@@ -84,6 +84,11 @@ class CheckOptions(TypedDict, total=False):
         ``True``: a tqdm progress bar on stderr (``pip install "gradcheck[progress]"``).
         A callable: ``progress(done, total)`` is called as function calls complete (``total`` is
         the current plan and may grow when mismatches are confirmed).
+    sizes : Mapping[str, int]
+        Sizes the diagnosis should know when no input carries their axes, e.g.
+        ``{"N": 3, "T": 5}`` for a loss averaged over batch and time checked on weights only: a
+        constant ratio is then matched against each size, its inverse and square root, and the
+        products of two sizes. ``N`` and ``T`` get the batch and time hints.
     """
 
     wrt: Sequence[str]
@@ -101,6 +106,7 @@ class CheckOptions(TypedDict, total=False):
     annotations: Mapping[str, object]
     nondet_tol: float
     progress: bool | Callable[[int, int], None]
+    sizes: Mapping[str, int]
 
 
 _CHOICES = {
@@ -194,6 +200,17 @@ class _Progress:
             ) from exc
 
 
+def _sizes_option(value: object) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise _expected("sizes", 'a mapping from names to sizes, such as {"T": 5}', value)
+    out = {}
+    for name, size in value.items():
+        if not isinstance(name, str) or not name:
+            raise _expected("a key of sizes", "a non-empty string name", name)
+        out[name] = _int_option(f"sizes[{name!r}]", size, 1)
+    return out
+
+
 def _parse_options(
     options: Mapping[str, Any], names: Sequence[str], arrays: Sequence[object]
 ) -> tuple[Options, list[int]]:
@@ -264,6 +281,8 @@ def _parse_options(
         shape = np.shape(arrays[names.index(name)])  # type: ignore[call-overload]
         annotations[name] = Annotation.parse(ann, name, tuple(shape))
     kw["annotations"] = annotations
+    if "sizes" in options:
+        kw["sizes"] = _sizes_option(options["sizes"])
     # last: progress=True opens a bar, which _run closes
     progress = options.get("progress")
     if progress is None or isinstance(progress, bool | np.bool_):
@@ -333,7 +352,7 @@ def _run(
         close_progress(opts.progress)
     if result.passed:
         return result
-    return dataclasses.replace(result, findings=diagnose(result.inputs))
+    return dataclasses.replace(result, findings=diagnose(result.inputs, sizes=opts.sizes))
 
 
 def check_layer(

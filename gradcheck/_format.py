@@ -316,8 +316,8 @@ def format_text(result: CheckResult, *, notes: bool = False, title: str | None =
     """The result as a headline and a table, one row per checked input, then the details.
 
     The details are the breakdown of the failed inputs along their annotated axes, the likely
-    causes (findings), the indices of the mismatches and, with ``notes=True``, how the check ran.
-    Every line fits :data:`WIDTH` columns.
+    causes (findings, each with its confidence: ``- W [exact]: ...``), the indices of the
+    mismatches and, with ``notes=True``, how the check ran. Every line fits :data:`WIDTH` columns.
     """
     lines = wrap(title, indent="  ") if title else []
     first = f"{headline(result)} ({run_line(result)})"
@@ -341,7 +341,7 @@ def format_text(result: CheckResult, *, notes: bool = False, title: str | None =
     if result.findings:
         lines += ["", "likely causes:"]
         for f in result.findings:
-            lines += wrap(f"- {f.input}: {f.summary}", indent="  ")
+            lines += wrap(f"- {f.input} [{f.confidence.value}]: {f.summary}", indent="  ")
             lines += wrap(f"hint: {f.hint}", indent="    ", first="  ")
     mismatch_lines = []
     for r in result.inputs.values():

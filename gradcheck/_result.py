@@ -18,7 +18,16 @@ from ._errors import GradientCheckFailure
 #: element indices listed per input in :meth:`InputResult.to_dict` (mismatches, kinks)
 SHOWN_INDICES = 20
 
-__all__ = ["CheckResult", "DirectionCheck", "ElementCheck", "Finding", "InputResult", "Status"]
+__all__ = [
+    "CheckResult",
+    "Confidence",
+    "DirectionCheck",
+    "ElementCheck",
+    "Finding",
+    "FindingKind",
+    "InputResult",
+    "Status",
+]
 
 
 class Status(enum.IntEnum):
@@ -82,17 +91,80 @@ class DirectionCheck:
         return self.status not in (Status.MISMATCH, Status.UNVERIFIED)
 
 
+class FindingKind(enum.StrEnum):
+    """The patterns the diagnosis names (the ``kind`` of a :class:`Finding`).
+
+    The values are plain strings, so ``finding.kind == "block"`` holds; the JSON report's schema
+    lists the same values.
+
+    Examples
+    --------
+    >>> FindingKind("constant_ratio") is FindingKind.CONSTANT_RATIO
+    True
+    """
+
+    #: analytic = c * numeric at every checked element
+    CONSTANT_RATIO = "constant_ratio"
+    #: the analytic gradient is exactly zero where the numeric one is not
+    ALL_ZERO = "all_zero"
+    #: the error sits in one block, one index of an axis, or one group of inputs
+    BLOCK = "block"
+    #: the error sits in a range of time steps, or a weight gradient is a partial sum
+    TIME_RANGE = "time_range"
+    #: two labelled blocks, or two groups of inputs, exchanged
+    SWAPPED_BLOCKS = "swapped_blocks"
+    #: the gradient of one input is (a copy of) another input's
+    WRONG_INPUT = "wrong_input"
+    #: the analytic gradient (or each square block of it) is the numeric one transposed
+    TRANSPOSED = "transposed"
+    #: a term or factor of the chain rule is missing or wrong (a dropped carry, a second path)
+    MISSING_TERM = "missing_term"
+    #: only a few elements are wrong, every other element passes
+    WRONG_ELEMENTS = "wrong_elements"
+    #: the analytic gradient is nonzero exactly where the numeric one is zero
+    UNMASKED = "unmasked"
+    #: the analytic gradient is the numeric one reversed along one or more axes
+    REVERSED = "reversed"
+
+
+class Confidence(enum.StrEnum):
+    """How firmly the numbers support a :class:`Finding`.
+
+    ``EXACT``
+        the stated relation holds at every checked element within the check's own thresholds,
+        and the relation is itself the mistake (a zero, a factor, an exchange, a copy, a
+        transpose, a mask, an error confined to the named elements);
+    ``HIGH``
+        the relation holds approximately (within 1% at every element, or with a residual far
+        below the error in place), or one block stands out clearly from the others;
+    ``LOW``
+        a clue: what the summary states holds on the numbers, but several kinds of mistake
+        produce it; the hint names them.
+
+    Examples
+    --------
+    >>> [c.value for c in Confidence]
+    ['exact', 'high', 'low']
+    """
+
+    EXACT = "exact"
+    HIGH = "high"
+    LOW = "low"
+
+
 @dataclass(frozen=True)
 class Finding:
     """A likely cause of a mismatch, read from the structure of the errors of a failed check.
 
+    A finding is stated only when its evidence holds on the numbers; when nothing holds, a failed
+    check has no finding.
+
     Attributes
     ----------
-    kind : str
-        The pattern: ``"constant_ratio"``, ``"all_zero"``, ``"block"``, ``"time_range"``,
-        ``"swapped_blocks"``, ``"wrong_input"``, ``"transposed"`` or ``"missing_term"``.
+    kind : FindingKind
+        The pattern (a string enum: ``"constant_ratio"``, ``"block"``...).
     input : str
-        The input whose gradient shows the pattern.
+        The input whose gradient shows the pattern most clearly.
     summary : str
         One sentence stating the pattern, with its numbers.
     hint : str
@@ -101,22 +173,45 @@ class Finding:
         The numbers that support it (JSON-safe).
     score : float
         How well the pattern explains the mismatch, from 0 to 1; findings are sorted by it.
+    confidence : Confidence
+        How firmly the numbers support it: ``exact``, ``high`` or ``low`` (see
+        :class:`Confidence`).
+    inputs : tuple of str
+        Every input showing the same pattern, ``input`` first (empty means ``(input,)``).
     """
 
-    kind: str
+    kind: FindingKind
     input: str
     summary: str
     hint: str
     evidence: Mapping[str, object] = field(default_factory=dict)
     score: float = 0.0
+    confidence: Confidence = Confidence.LOW
+    inputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, enum_ in (("kind", FindingKind), ("confidence", Confidence)):
+            value = getattr(self, name)
+            if value not in {m.value for m in enum_}:
+                from ._errors import InvalidArgumentError
+
+                choices = ", ".join(repr(m.value) for m in enum_)
+                raise InvalidArgumentError(
+                    f"Expected one of {choices} for Finding.{name}, but got {name}={value!r}"
+                )
+            object.__setattr__(self, name, enum_(value))
+        if not self.inputs:
+            object.__setattr__(self, "inputs", (self.input,))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of the finding."""
         return {
-            "kind": self.kind,
+            "kind": self.kind.value,
             "input": self.input,
+            "inputs": list(self.inputs),
             "summary": self.summary,
             "hint": self.hint,
+            "confidence": self.confidence.value,
             "evidence": {k: _jsonable(v) for k, v in self.evidence.items()},
             "score": _num(self.score),
         }
@@ -283,6 +378,46 @@ class CheckResult:
     def failed_inputs(self) -> list[InputResult]:
         """The inputs that failed, in order."""
         return [r for r in self.inputs.values() if not r.passed]
+
+    def findings_for(self, name: str) -> tuple[Finding, ...]:
+        """The findings that name input ``name`` (as their main input or among the others).
+
+        Parameters
+        ----------
+        name : str
+            The name of a checked input.
+
+        Returns
+        -------
+        tuple of Finding
+            Best first; empty when the input passed or no pattern holds for it.
+
+        Raises
+        ------
+        InvalidArgumentError
+            When ``name`` is not one of the checked inputs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradcheck import check_grad
+        >>> def grad(x, w):
+        ...     return 2 * x, -2 * w  # the sign of w's gradient is flipped
+        >>> r = check_grad(lambda x, w: float(np.sum(x**2) + np.sum(w**2)), grad,
+        ...                {"x": np.arange(1.0, 4.0), "w": np.arange(1.0, 4.0)})
+        >>> [(f.kind.value, f.evidence["factor"]) for f in r.findings_for("w")]
+        [('constant_ratio', '-1')]
+        >>> r.findings_for("x")
+        ()
+        """
+        if name not in self.inputs:
+            from ._errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"findings_for got name={name!r}, which is not a checked input; the checked "
+                f"inputs are {list(self.inputs)}"
+            )
+        return tuple(f for f in self.findings if name in f.inputs)
 
     def raise_for_failure(self) -> CheckResult:
         """Raise :class:`GradientCheckFailure` if the check failed; otherwise return ``self``.

@@ -56,6 +56,7 @@ class Options:
     annotations: dict[str, Annotation] = field(default_factory=dict)
     nondet_tol: float = 0.0
     progress: Callable[[int, int], None] | None = None
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def tolerance(self) -> Tolerance:
@@ -77,6 +78,7 @@ class Options:
             "executor": None if self.executor is None else type(self.executor).__name__,
             "nondet_tol": self.nondet_tol,
             "progress": self.progress is not None,
+            **({"sizes": dict(self.sizes)} if self.sizes else {}),
         }
 
 

@@ -137,7 +137,8 @@ def context(result: CheckResult, title: str | None) -> dict[str, Any]:
         "findings": [
             {
                 "input": f.input,
-                "kind": f.kind,
+                "kind": f.kind.value,
+                "confidence": f.confidence.value,
                 "summary": f.summary,
                 "hint": f.hint,
                 "score": f"{f.score:.2f}",

@@ -88,7 +88,8 @@ def render_markdown(result: CheckResult, title: str | None = None) -> str:
     if result.findings:
         lines += ["", "#### Likely causes", ""]
         for f in result.findings:
-            lines.append(f"- **{code(f.input)}** ({esc(f.kind)}): {esc(f.summary)}  ")
+            what = f"{f.kind.value}, confidence {f.confidence.value}"
+            lines.append(f"- **{code(f.input)}** ({esc(what)}): {esc(f.summary)}  ")
             lines.append(f"  _{esc(f.hint)}_")
     mism = []
     for r in failed:

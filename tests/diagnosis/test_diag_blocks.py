@@ -11,7 +11,7 @@ def test_one_block_wrong():
     f = top(gated_check("deriv_b"))
     assert f.kind == "block"
     assert f.evidence["block"] == "b"
-    assert f.evidence["inputs"] == ["W", "bias"]
+    assert list(f.inputs) == ["W", "bias"]
     assert "gate b" in f.summary
     assert "gate b" in f.hint
     assert f.evidence["relative_error_by_block"]["a"] < 1e-6
@@ -20,8 +20,12 @@ def test_one_block_wrong():
 
 def test_block_copied_from_another():
     f = top(gated_check("copy_b_from_a"))
-    assert (f.kind, f.evidence["block"], f.evidence["copied_from"]) == ("block", "b", "a")
-    assert "the analytic gate b equals the numeric gate a (exactly)" in f.summary
+    assert (f.kind, f.confidence, f.evidence["copies"]) == ("block", "exact", ["a", "b"])
+    assert list(f.inputs) == ["W", "bias"]
+    assert (
+        "the analytic gate b block is a bit-identical copy of the analytic gate a block, which "
+        "is right" in f.summary
+    )
     assert "copied from gate a" in f.hint
 
 
@@ -29,6 +33,7 @@ def test_block_left_at_zero():
     f = top(gated_check("zero_c"))
     assert (f.kind, f.evidence["block"], f.evidence["zero"]) == ("block", "c", True)
     assert "gate c block is exactly zero" in f.summary
+    assert f.confidence == "exact"
 
 
 def test_swapped_blocks():
@@ -55,3 +60,5 @@ def test_zero_in_several_blocks_is_a_missing_path():
     assert f.evidence["zero_blocks"] == ["a", "b"]
     assert "No gradient reaches gate a and gate b" in f.hint
     assert f.score == pytest.approx(0.95)
+    # neither zero block is singled out as "the" wrong block
+    assert [x.kind for x in r.findings] == ["missing_term"]

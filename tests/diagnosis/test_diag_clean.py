@@ -44,7 +44,7 @@ def test_findings_in_the_failure_message():
     f = top(r)
     assert "likely causes:" in message
     flat = " ".join(message.split())  # long findings wrap at 100 columns
-    assert f"- x: {f.summary}" in flat
+    assert f"- x [exact]: {f.summary}" in flat
     assert f"hint: {f.hint}" in flat
 
 
@@ -56,7 +56,8 @@ def test_findings_in_every_report_format(fmt):
     if fmt == "json":
         data = json.loads(out)
         assert data["findings"][0]["kind"] == "block"
-        assert data["findings"][0]["evidence"]["copied_from"] == "a"
+        assert data["findings"][0]["evidence"]["copies"] == ["a", "b"]
+        assert data["findings"][0]["confidence"] == "exact"
     else:
         assert "copied from gate a" in out
         assert "gate b" in out

@@ -26,7 +26,7 @@ def lstm_check(loss, seed=0, **options):
     ("mutant", "words"),
     [
         ("db_batch_mean", "1/N with N = 3"),
-        ("bi_from_df", "the analytic gate i equals the numeric gate f (exactly)"),
+        ("bi_from_df", "gate i block is a bit-identical copy of the analytic gate f block"),
         ("dWh_blocks_transposed", "gate block of the analytic gradient is the numeric one"),
         ("layer_grads_swapped", "layer 0 and layer 1 are exchanged"),
         ("dh0_zero", "exactly zero"),

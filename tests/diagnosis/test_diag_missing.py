@@ -11,7 +11,8 @@ def test_missing_elementwise_factor():
     assert (f.kind, f.input) == ("missing_term", "x")
     assert f.evidence["min_ratio"] > 1
     assert f.evidence["max_ratio"] > 1.5 * f.evidence["min_ratio"]
-    assert "factor between 0 and 1 is missing" in f.hint
+    assert "a factor between 0 and 1 missing from the product" in f.hint
+    assert f.confidence == "low"
 
 
 def test_spread_without_pattern_points_at_a_missing_path():
@@ -20,5 +21,7 @@ def test_spread_without_pattern_points_at_a_missing_path():
     assert f.kind == "missing_term"
     assert f.evidence["wrong"] == ["x", "W0"]
     assert f.evidence["right"] == ["W1"]
-    assert "missing term of the chain rule" in f.hint
+    assert "missing or wrong term of the chain rule" in f.hint
+    assert "several independent mistakes" in f.hint
+    assert f.confidence == "low"
     assert len(r.findings) == 1

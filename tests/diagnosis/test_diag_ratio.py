@@ -26,7 +26,7 @@ def test_constant_ratio_names_the_factor(scale, factor, words):
     assert f.evidence["factor"] == factor
     assert f.evidence["ratio"] == pytest.approx(scale, rel=1e-8)
     assert f.evidence["exact"] is True
-    assert f.evidence["inputs"] == ["x", "w"]
+    assert list(f.inputs) == ["x", "w"]
     assert f.score == 1.0
     assert words in f.hint
     if factor in ("N", "1/N"):
@@ -61,7 +61,7 @@ def test_all_zero():
     )
     f = top(r)
     assert (f.kind, f.input, f.score) == ("all_zero", "w", 1.0)
-    assert f.evidence["inputs"] == ["w"]
+    assert list(f.inputs) == ["w"]
     assert "never accumulated" in f.hint
     assert len(r.findings) == 1
 
@@ -81,6 +81,6 @@ def test_all_zero_whole_group_says_nothing_reaches_it():
     )
     f = top(r)
     assert f.kind == "all_zero"
-    assert f.evidence["inputs"] == ["W", "b"]
+    assert list(f.inputs) == ["W", "b"]
     assert f.evidence["groups"] == ["layer 0"]
     assert "Every input of layer 0 gets a zero gradient" in f.hint

@@ -7,19 +7,19 @@ from diag_layers import affine_time_check, recurrence_check, top
 
 
 @pytest.mark.parametrize(
-    ("bug", "pattern", "words"),
+    ("bug", "kind", "pattern", "words"),
     [
-        ("no_carry", "all-but-last", "carried back from step t+1"),
-        ("last", "last", "final step"),
-        ("first", "first", "initial state"),
+        ("no_carry", "missing_term", "all-but-last", "carried back from step t+1"),
+        ("last", "time_range", "last", "final step"),
+        ("first", "time_range", "first", "initial state"),
     ],
 )
-def test_range_of_time_steps(bug, pattern, words):
+def test_range_of_time_steps(bug, kind, pattern, words):
     f = top(recurrence_check(bug))
-    assert (f.kind, f.evidence["pattern"]) == ("time_range", pattern)
+    assert (f.kind, f.evidence["pattern"], f.confidence) == (kind, pattern, "exact")
     assert words in f.hint
     rel = f.evidence["relative_error_by_index"]
-    right = [rel[t] for t in range(len(rel)) if t not in f.evidence["wrong_indices"]]
+    right = [rel[t] for t in range(len(rel)) if t not in f.evidence["indices"]]
     assert max(right) < 1e-6
 
 
@@ -30,11 +30,18 @@ def test_missing_carry_grows_toward_the_start():
     assert rel == sorted(rel, reverse=True)
 
 
-@pytest.mark.parametrize(("bug", "axis", "index"), [("middle", "time", 2), ("row", "batch", 1)])
-def test_single_index_of_a_named_axis(bug, axis, index):
+@pytest.mark.parametrize(
+    ("bug", "axis", "index", "words"),
+    [
+        ("middle", "time", 2, "only time step 2 is wrong"),
+        ("row", "batch", 1, "lie in index 1 of batch (1 of 3); every element outside passes"),
+    ],
+)
+def test_single_index_of_a_named_axis(bug, axis, index, words):
     f = top(recurrence_check(bug))
-    assert (f.kind, f.evidence["axis"], f.evidence["wrong_indices"]) == ("block", axis, [index])
-    assert f"only {axis} {index} is wrong" in f.summary
+    assert (f.kind, f.evidence["axis"], f.evidence["indices"]) == ("block", axis, [index])
+    assert (f.confidence, f.evidence["axis_position"]) == ("exact", 0 if axis == "batch" else 1)
+    assert words in f.summary
 
 
 def test_weight_summed_over_the_last_step_only():

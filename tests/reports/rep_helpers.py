@@ -117,6 +117,7 @@ FINDING = gc.Finding(
     hint="Look at the forget gate's derivative.",
     evidence={"block": "f", "ratio": 2.0, "nan": float("nan"), "items": [1, 2]},
     score=0.9,
+    confidence=gc.Confidence.HIGH,
 )
 
 

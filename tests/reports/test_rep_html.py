@@ -92,6 +92,7 @@ def test_text_is_escaped(failing_html):
     assert "&lt;b&gt;bold&lt;/b&gt;" in failing_html
     assert "Likely causes" in failing_html
     assert "Look at the forget gate&#39;s derivative." in failing_html
+    assert "confidence high, score 0.90" in failing_html
 
 
 def test_input_names_are_escaped():

@@ -54,7 +54,7 @@ def test_the_schema_rejects_what_it_should():
 def test_header_versions_options_and_summary():
     result = H.failing_block()
     data = _strict_load(gc.report(result, "json", title="my layer"))
-    assert data["schema_version"] == "2.0"
+    assert data["schema_version"] == "2.1"
     assert data["tool"] == {"name": "gradcheck", "version": gc.__version__}
     assert data["environment"]["numpy"] == np.__version__
     assert data["title"] == "my layer"
@@ -98,6 +98,20 @@ def test_non_finite_numbers_are_encoded_explicitly():
     assert finding["evidence"] == {"block": "f", "ratio": 2.0, "nan": "nan", "items": [1, 2]}
     assert finding["kind"] == "block"
     assert finding["score"] == 0.9
+    assert (finding["confidence"], finding["inputs"]) == ("high", ["w"])
+
+
+def test_finding_kinds_and_confidences_of_the_schema_are_the_enums():
+    finding = H.schema()["$defs"]["finding"]["properties"]
+    assert finding["kind"]["enum"] == [k.value for k in gc.FindingKind]
+    assert finding["confidence"]["enum"] == [c.value for c in gc.Confidence]
+
+
+@pytest.mark.parametrize(("key", "value"), [("kind", "guess"), ("confidence", "sure")])
+def test_the_schema_rejects_an_unknown_kind_or_confidence(key, value):
+    data = _strict_load(gc.report(H.with_finding(), "json"))
+    data["findings"][0][key] = value
+    assert not VALIDATOR.is_valid(data)
 
 
 def test_unchecked_breakdown_rows_encode_nan():

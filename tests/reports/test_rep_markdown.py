@@ -59,7 +59,9 @@ def test_failing_report_has_breakdown_causes_and_mismatches():
     assert [_cells(row)[0] for row in gates[2:]] == list(H.GATES)
     assert [_cells(row)[1] for row in gates[2:]] == ["0/6", "6/6", "0/6", "0/6"]
     assert "#### Likely causes" in text
-    cause = next(line for line in text.splitlines() if line.startswith("- **`w`** (block)"))
+    cause = next(
+        line for line in text.splitlines() if line.startswith("- **`w`** (block, confidence high)")
+    )
     # the finding's text is escaped: no raw HTML, and its pipe cannot break a table
     assert "\\<b>" in cause
     assert re.search(r"(?<!\\)<", cause) is None

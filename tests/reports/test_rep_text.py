@@ -67,7 +67,7 @@ def test_findings_are_rendered_as_likely_causes():
     text = gc.report(H.with_finding())
     lines = _lines(text)
     start = lines.index("likely causes:")
-    assert lines[start + 1] == f"- w: {H.FINDING.summary}"
+    assert lines[start + 1] == f"- w [high]: {H.FINDING.summary}"
     assert lines[start + 2] == f"  hint: {H.FINDING.hint}"
 
 
