@@ -239,24 +239,6 @@ def _progress(choice: bool | None, stream: IO[str]) -> _Bar | None:
 # gradcheck lstm
 
 
-def _layout_axes(layout: str, key: str) -> list[Any]:
-    """Axis names of one layer's weight ``key`` in ``layout`` (see lstm_ref's layout table)."""
-    if layout == "torch":
-        gate = ("gate", ("i", "f", "g", "o"))
-        return {"weight_ih": [gate, "input"], "weight_hh": [gate, "hidden"]}.get(key, [gate])
-    if layout == "per_gate_col":
-        return {"x": ["hidden", "input"], "h": ["hidden", "hidden"]}.get(
-            key[-1] if key.startswith("W") else "b", ["hidden", None]
-        )
-    if layout == "per_gate_row":
-        if key.startswith("W_x"):
-            return ["input", "hidden"]
-        return ["hidden", "hidden"] if key.startswith("W_h") else ["hidden"]
-    if layout == "concat_xh":
-        return ["input+hidden", "hidden"] if key.startswith("W") else ["hidden"]
-    return ["hidden+input", "hidden"] if key.startswith("W") else [None, "hidden"]
-
-
 @dataclass
 class _LstmProblem:
     inputs: dict[str, np.ndarray[Any, Any]]
@@ -314,63 +296,17 @@ def _lstm_problem(args: argparse.Namespace) -> _LstmProblem:
         y: np.ndarray[Any, Any] = rng.integers(0, c, size=out_shape[:-1])
     else:
         y = rng.standard_normal(out_shape).astype(dtype)
-    packed_notes = lstm_ref.annotations(params)
-    layout = args.layout
+    layout = lstm_ref.get_layout(args.layout)
+    inputs = layout.unpack(params)
+    notes = lstm_ref.annotations(inputs, layout.name)
+    layout_loss = layout.wrap(fn)
     head, objective = args.head, args.loss
-
-    if layout == "packed":
-        inputs = dict(params)
-        notes = packed_notes
-    else:
-        inputs, notes = {}, {}
-        for k in range(layers):
-            w = lstm_ref.to_layout(
-                layout, params[f"layer{k}.Wx"], params[f"layer{k}.Wh"], params[f"layer{k}.b"]
-            )
-            for key, arr in w.items():
-                inputs[f"layer{k}.{key}"] = arr
-                notes[f"layer{k}.{key}"] = {
-                    "axes": _layout_axes(layout, key),
-                    "group": f"layer {k}",
-                }
-            for key in ("h0", "c0"):
-                inputs[f"layer{k}.{key}"] = params[f"layer{k}.{key}"]
-                notes[f"layer{k}.{key}"] = packed_notes[f"layer{k}.{key}"]
-        for key in ("fc.W", "fc.b"):
-            inputs[key] = params[key]
-            notes[key] = packed_notes[key]
-    layer_keys = {
-        k: [name.split(".", 1)[1] for name in inputs if name.startswith(f"layer{k}.")]
-        for k in range(layers)
-    }
 
     def loss_fn(p: dict[str, np.ndarray[Any, Any]]) -> tuple[Any, dict[str, Any]]:
         dt = p["fc.W"].dtype  # complex under method="complex": data follows the params
         xx = x.astype(dt, copy=False)
         yy = y if args.loss == "softmax" else y.astype(dt, copy=False)
-        if layout == "packed":
-            return fn(p, xx, yy, head=head, objective=objective)
-        packed: dict[str, Any] = {}
-        for k in range(layers):
-            weights = {
-                key: p[f"layer{k}.{key}"] for key in layer_keys[k] if key not in ("h0", "c0")
-            }
-            wx, wh, b = lstm_ref.from_layout(layout, weights)
-            packed.update({f"layer{k}.Wx": wx, f"layer{k}.Wh": wh, f"layer{k}.b": b})
-            packed[f"layer{k}.h0"] = p[f"layer{k}.h0"]
-            packed[f"layer{k}.c0"] = p[f"layer{k}.c0"]
-        packed["fc.W"], packed["fc.b"] = p["fc.W"], p["fc.b"]
-        value, g = fn(packed, xx, yy, head=head, objective=objective)
-        grads: dict[str, Any] = {}
-        for k in range(layers):
-            lg = lstm_ref.grads_to_layout(
-                layout, g[f"layer{k}.Wx"], g[f"layer{k}.Wh"], g[f"layer{k}.b"]
-            )
-            grads.update({f"layer{k}.{key}": arr for key, arr in lg.items()})
-            grads[f"layer{k}.h0"] = g[f"layer{k}.h0"]
-            grads[f"layer{k}.c0"] = g[f"layer{k}.c0"]
-        grads["fc.W"], grads["fc.b"] = g["fc.W"], g["fc.b"]
-        return value, grads
+        return layout_loss(p, xx, yy, head=head, objective=objective)
 
     return _LstmProblem(inputs, notes, loss_fn, title)
 
