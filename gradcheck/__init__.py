@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         NonFiniteError,
         UserCodeError,
     )
+    from ._reference import check_reference, merge
     from ._report import report, write_report
     from ._result import CheckResult, DirectionCheck, ElementCheck, Finding, InputResult, Status
 
@@ -65,6 +66,7 @@ _SOURCES = {
         "NonFiniteError",
         "UserCodeError",
     ),
+    "._reference": ("check_reference", "merge"),
     "._report": ("report", "write_report"),
     "._result": (
         "CheckResult",
@@ -102,7 +104,9 @@ __all__ = [
     "check_layer",
     "check_loss",
     "check_module",
+    "check_reference",
     "check_vjp",
+    "merge",
     "report",
     "write_report",
 ]

@@ -14,9 +14,12 @@ The library stays silent; this module does the talking: the report goes to stdou
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
+import inspect
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +54,24 @@ EXIT_INTERNAL = 4
 
 #: seconds before the automatic progress bar appears (short checks never show it)
 AUTO_DELAY = 0.5
+
+#: values of --fd (lstm_ref.oracle.FD_MODES)
+FD_CHOICES = ("auto", "all", "none")
+#: defaults of ``gradcheck lstm`` without --against
+LSTM_DEFAULTS = {
+    "layers": 2,
+    "steps": 3,
+    "batch": 2,
+    "input_size": 3,
+    "hidden_size": 4,
+    "classes": 3,
+    "loss": "softmax",
+    "head": "last",
+    "dtype": "float64",
+    "layout": "packed",
+}
+#: options of the reference model that --against does not take (the sizes are the LSTM's)
+NOT_AGAINST = ("layers", "input_size", "hidden_size", "classes", "loss", "head", "dtype", "mutant")
 
 #: what each kind of spec calls, its required and optional keys (besides kind, options, title)
 KINDS: dict[str, tuple[Callable[..., CheckResult], tuple[str, ...], tuple[str, ...]]] = {
@@ -155,30 +176,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     lstm = sub.add_parser(
         "lstm",
-        help="check the reference numpy LSTM (stacked layers + fully connected head + loss)",
+        help="check the reference numpy LSTM, or your own LSTM against it (--against)",
         description="Check every parameter gradient of lstm_ref's whole model: stacked LSTM "
         "layers, a fully connected head on the last (or every) step, and a softmax or MSE "
-        "loss. Plant a known bug with --mutant to see what a failing report looks like.",
+        "loss. Plant a known bug with --mutant to see what a failing report looks like. "
+        "With --against MODULE:NAME, run your own LSTM layer, stack or model (NAME returns "
+        "an lstm_ref.LSTMSubject, see lstm_ref.adapters) against the reference instead: "
+        "outputs, exact gradients to rounding, and where they differ (gate, step, layer).",
         epilog=_mutant_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    shape = lstm.add_argument_group("model")
-    shape.add_argument("--layers", type=_positive, default=2, metavar="L", help="default 2")
-    shape.add_argument("--steps", type=_positive, default=3, metavar="T", help="default 3")
-    shape.add_argument("--batch", type=_positive, default=2, metavar="N", help="default 2")
-    shape.add_argument("--input-size", type=_positive, default=3, metavar="D", help="default 3")
-    shape.add_argument("--hidden-size", type=_positive, default=4, metavar="H", help="default 4")
-    shape.add_argument("--classes", type=_positive, default=3, metavar="C", help="default 3")
-    shape.add_argument("--loss", choices=lstm_ref.OBJECTIVES, default="softmax")
-    shape.add_argument("--head", choices=lstm_ref.HEADS, default="last")
-    shape.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    shape = lstm.add_argument_group(
+        "model (the reference's; --batch and --steps also apply to --against)"
+    )
+    shape.add_argument("--layers", type=_positive, metavar="L", help="default 2")
+    shape.add_argument("--steps", type=_positive, metavar="T", help="default 3 (4 with --against)")
+    shape.add_argument("--batch", type=_positive, metavar="N", help="default 2 (3 with --against)")
+    shape.add_argument("--input-size", type=_positive, metavar="D", help="default 3")
+    shape.add_argument("--hidden-size", type=_positive, metavar="H", help="default 4")
+    shape.add_argument("--classes", type=_positive, metavar="C", help="default 3")
+    shape.add_argument("--loss", choices=lstm_ref.OBJECTIVES, help="default softmax")
+    shape.add_argument("--head", choices=lstm_ref.HEADS, help="default last")
+    shape.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
     shape.add_argument(
         "--layout",
         choices=lstm_ref.LAYOUTS,
-        default="packed",
-        help="check the gradients of the LSTM weights in this layout (default packed)",
+        help="the layout of the LSTM weights (default packed; with --against: your LSTM's, "
+        "passed to NAME if it takes a layout argument)",
     )
     shape.add_argument("--mutant", metavar="NAME", help="plant a bug (names below)")
+    mine = lstm.add_argument_group("your own LSTM")
+    mine.add_argument(
+        "--against",
+        metavar="MODULE:NAME",
+        help="run the LSTM that NAME() returns against the reference; MODULE is a dotted "
+        "module or a .py file, NAME may carry keyword arguments with literal values: "
+        "'model.py:lstm(bug=\"no_carry\", H=8)'",
+    )
+    mine.add_argument(
+        "--fd",
+        choices=FD_CHOICES,
+        help="finite differences of your own function: auto (default: what the reference "
+        "cannot cover), all, none",
+    )
     _common(lstm, seed_default=0)
 
     check = sub.add_parser(
@@ -251,6 +291,12 @@ def _lstm_problem(args: argparse.Namespace) -> _LstmProblem:
     import lstm_ref
     from lstm_ref.mutants import MUTANTS
 
+    if args.fd is not None:
+        raise UsageError("--fd applies to --against only")
+    for key, value in LSTM_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
     n, t, d, h, c, layers = (
         args.batch,
         args.steps,
@@ -321,12 +367,89 @@ def _check_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_lstm(args: argparse.Namespace, progress: _Bar | None) -> tuple[CheckResult, str]:
+    if args.against is not None:
+        return _run_against(args, progress)
     problem = _lstm_problem(args)
     opts = _check_options(args)
     opts["annotations"] = problem.annotations
     if progress is not None:
         opts["progress"] = progress
     return check_loss(problem.loss_fn, problem.inputs, **opts), problem.title
+
+
+_TARGET = re.compile(r"(?s)(?P<module>.+):(?P<name>[A-Za-z_]\w*)(?P<call>\(.*\))?")
+
+
+def _call_arguments(text: str, target: str) -> dict[str, Any]:
+    """``(a=1, b="x")`` -> keyword arguments with literal values, or a UsageError."""
+    try:
+        call = ast.parse("f" + text, mode="eval").body
+    except SyntaxError:
+        call = None
+    if not isinstance(call, ast.Call) or call.args:
+        raise UsageError(
+            f"cannot read the arguments of {target!r}: write NAME(key=value, ...) with "
+            "keyword arguments and literal values (strings quoted)"
+        )
+    kwargs: dict[str, Any] = {}
+    for keyword in call.keywords:
+        try:
+            value = ast.literal_eval(keyword.value)
+        except ValueError:
+            raise UsageError(
+                f"the argument {keyword.arg}= of {target!r} is not a literal (a number, a "
+                "quoted string, True, False, None, or a list or tuple of them)"
+            ) from None
+        kwargs[str(keyword.arg)] = value
+    return kwargs
+
+
+def _run_against(args: argparse.Namespace, progress: _Bar | None) -> tuple[CheckResult, str]:
+    """``gradcheck lstm --against MODULE:NAME``: the user's LSTM against lstm_ref."""
+    given = [f"--{key.replace('_', '-')}" for key in NOT_AGAINST if getattr(args, key) is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot be used with --against: the sizes, dtype, head and loss "
+            "are your LSTM's (--batch, --steps, --layout, --fd and the check options apply)"
+        )
+    from lstm_ref import LSTMSubject
+    from lstm_ref.oracle import check_against
+
+    match = _TARGET.fullmatch(args.against)
+    if match is None:
+        raise UsageError(
+            f"expected MODULE:NAME (a module or .py file, a colon, a function name), got "
+            f"{args.against!r}"
+        )
+    kwargs = _call_arguments(match["call"], args.against) if match["call"] else {}
+    fn = _import_target(f"{match['module']}:{match['name']}")
+    try:
+        takes_layout = "layout" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        takes_layout = False
+    if args.layout is not None and takes_layout:
+        kwargs.setdefault("layout", args.layout)
+    try:
+        subject = fn(**kwargs)
+    except Exception as exc:
+        raise UserFailure(f"{args.against} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(subject, LSTMSubject):
+        raise UsageError(
+            f"{args.against} returned {type(subject).__name__}, expected an "
+            "lstm_ref.LSTMSubject (build it with lstm_ref.adapters: stepwise, sequence or model)"
+        )
+    if args.layout is not None and subject.layout != args.layout:
+        raise UsageError(
+            f"--layout {args.layout} but {args.against} is an LSTM in the {subject.layout} layout"
+        )
+    opts = _check_options(args)
+    seed = opts.pop("seed", 0)
+    if progress is not None:
+        opts["progress"] = progress
+    sizes = {k: v for k, v in (("N", args.batch), ("T", args.steps)) if v is not None}
+    result = check_against(subject, seed=seed, fd=args.fd or "auto", **sizes, **opts)
+    title = f"{subject.label} against lstm_ref ({subject.layout} layout)"
+    return result, title
 
 
 # --------------------------------------------------------------------------------------------

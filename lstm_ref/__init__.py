@@ -70,16 +70,19 @@ from ._model import (
     stacked_lstm_backward,
     stacked_lstm_forward,
 )
+from ._subject import LSTMSubject, Run
 
 __all__ = [
     "HEADS",
     "LAYOUTS",
     "OBJECTIVES",
+    "Run",
     "TABLE",
     "ArgumentError",
     "DTypeError",
     "LSTMCache",
     "LSTMRefError",
+    "LSTMSubject",
     "Layout",
     "LayoutParam",
     "ShapeError",

@@ -593,11 +593,13 @@ def _pack(
     *,
     grads: bool,
     name: Callable[[str], str] = str,
+    check: bool = True,
 ) -> tuple[Array, Array, Array]:
     """The layout's dict -> new packed ``(Wx, Wh, b)``; shapes already checked.
 
     Repeated blocks are summed for weights; for gradients the first is kept after checking
-    that the others equal it (``name`` spells a key in that message).
+    that the others equal it (``name`` spells a key in that message; ``check=False`` keeps
+    the first without looking).
     """
     dtype = w[lay.params[0].key].dtype
     packed = {
@@ -611,7 +613,8 @@ def _pack(
         matrix = stored.reshape(cols, rows).T if p.transposed else stored.reshape(rows, cols)
         twin = lay.duplicates.get(p.key)
         if twin is not None and grads:
-            _check_equal_grads(name(twin), w[twin], name(p.key), w[p.key])
+            if check:
+                _check_equal_grads(name(twin), w[twin], name(p.key), w[p.key])
             continue
         row = 0
         for part in p.parts:
