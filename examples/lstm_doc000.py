@@ -29,6 +29,8 @@ BUGS = {
     "input_grads_one_step": "dWx is assigned, not accumulated, in the loop over steps",
     "no_cell_carry": "every step's backward starts from dnext_c = 0",
     "mean_loss_summed_grads": "the loss is a mean over the batch but its gradient is a sum",
+    "forget_gate_unused": "the forward pass drops f * prev_c and the backward pass matches it: "
+    "the code is consistent with itself, so only the reference can tell",
 }
 #: The functions that return this file's LSTM as the oracle runs it (``bug=`` optional).
 SUBJECTS = ("model",)
@@ -55,6 +57,11 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c)
 
 
+def lstm_step_forward_no_forget(x, prev_h, prev_c, Wx, Wh, b):
+    """The bug "forget_gate_unused": next_c = i * g, the previous cell state is never read."""
+    return lstm_step_forward(x, prev_h, np.zeros_like(prev_c), Wx, Wh, b)
+
+
 def lstm_step_backward(dnext_h, dnext_c, cache, bug=None):
     x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c = cache
     tanh_c = np.tanh(next_c)
@@ -66,7 +73,7 @@ def lstm_step_backward(dnext_h, dnext_c, cache, bug=None):
     da = np.hstack((di, df, do, dg))
     dx = da @ Wx.T
     dprev_h = da @ Wh.T
-    dprev_c = dc * f
+    dprev_c = np.zeros_like(dc) if bug == "forget_gate_unused" else dc * f
     dWx = x.T @ da
     dWh = prev_h.T @ da
     if bug == "bias_from_other_gate":
@@ -76,13 +83,14 @@ def lstm_step_backward(dnext_h, dnext_c, cache, bug=None):
     return dx, dprev_h, dprev_c, dWx, dWh, db
 
 
-def lstm_forward(x, h0, Wx, Wh, b):
+def lstm_forward(x, h0, Wx, Wh, b, bug=None):
+    step = lstm_step_forward_no_forget if bug == "forget_gate_unused" else lstm_step_forward
     N, T, _ = x.shape
     h = np.zeros((N, T, h0.shape[1]), dtype=x.dtype)
     prev_h, prev_c = h0, np.zeros_like(h0)
     caches = []
     for t in range(T):
-        prev_h, prev_c, cache = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
+        prev_h, prev_c, cache = step(x[:, t], prev_h, prev_c, Wx, Wh, b)
         h[:, t] = prev_h
         caches.append(cache)
     return h, caches
@@ -130,7 +138,7 @@ class StackedLSTM:
         caches, inp = [], x
         for layer in self.layers:
             h0 = np.zeros((x.shape[0], layer["Wh"].shape[0]), dtype=x.dtype)
-            inp, cache = lstm_forward(inp, h0, layer["Wx"], layer["Wh"], layer["b"])
+            inp, cache = lstm_forward(inp, h0, layer["Wx"], layer["Wh"], layer["b"], self.bug)
             caches.append(cache)
         last = inp[:, -1]
         scores = last @ self.fc["W"] + self.fc["b"]

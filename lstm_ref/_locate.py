@@ -205,8 +205,8 @@ def _time_fits(ctx: Context, table: dict[int, dict[str, list[str]]]) -> list[Loc
                 continue
             counted = [t for t in range(ctx.T) if abs(w[t] - 1) < 1e-3]
             missing = [t for t in range(ctx.T) if abs(w[t]) < 1e-3]
-            if len(counted) == ctx.T:
-                continue
+            if len(counted) == ctx.T or np.ptp(w) <= 1e-3 * np.abs(w).max():
+                continue  # right, or the same factor at every step: a constant ratio
             names = _names_of(ctx, k, part)
             weights = ", ".join(f"{v:.3g}" for v in w)
             if len(counted) + len(missing) == ctx.T:
@@ -323,42 +323,51 @@ def _first_step(mask: Array) -> int | None:
     return int(steps[0]) if steps.size else None
 
 
+_FD_NOTE = (
+    "; the gradients are then compared with the gradients of another function: the rows "
+    "marked (fd) (finite differences of this code, fd='auto') tell whether they at least match "
+    "this forward pass"
+)
+
+
 def _forward(ctx: Context) -> Located | None:
     h_mask = ctx.masks.get("h")
-    states = [n for n in ctx.masks if n.endswith(("hT", "cT")) and ctx.masks[n].any()]
+    states = [n for n in ctx.masks if n.endswith((".hT", ".cT")) and ctx.masks[n].any()]
     loss = "loss" in ctx.masks and bool(ctx.masks["loss"].any())
     first = _first_step(h_mask) if h_mask is not None else None
     if first is None and not states and not loss:
         return None
+    sweep = ctx.sweep
+    if first is None and loss and sweep is not None and sweep.outputs and sweep.first:
+        first = sweep.first - 1  # a model: the loss of the shorter sequences tells the step
     if first is not None:
-        summary = (
-            f"the forward pass differs from the reference from step {first} on (the hidden "
-            f"states of {_steps_text(list(range(first)))} agree)"
-            if first > 0
-            else "the forward pass differs from the reference already at step 0"
-        )
-        hint = (
-            "a forward mistake within one step (a gate's formula, a weight of the wrong gate)"
-            if first == 0
-            else "something carried from step to step in the forward pass (h_{t-1} or "
-            "c_{t-1} = f * c_{t-1} + i * g) is wrong"
-        )
+        if first > 0:
+            summary = (
+                f"the forward pass differs from the reference from step {first} on (it "
+                f"agrees on {_steps_text(list(range(first)))})"
+            )
+            hint = (
+                "something the forward pass carries from step to step is wrong: h_{t-1}, or "
+                "c_t = f * c_{t-1} + i * g"
+            )
+        else:
+            summary = "the forward pass differs from the reference already at step 0"
+            hint = "a forward mistake within one step: a gate's formula or its weights"
     elif loss:
-        summary, hint = (
-            "the loss value differs from the reference's",
-            (
-                "the output layer or the loss (its reduction over the batch and the steps) is not "
-                "the reference model's"
-            ),
+        summary = "the loss value differs from the reference's: the model computes another function"
+        hint = (
+            "the LSTM's forward pass, the output layer or the loss (a mean over the batch, "
+            "summed over steps and classes) differs from lstm_ref's model"
         )
     else:
         summary = f"the final states {', '.join(map(ctx.display, states))} differ"
         hint = "the state kept after the last step is not h_T, c_T"
+    name = "h (forward)" if h_mask is not None and h_mask.any() else None
+    name = name or ("loss (forward)" if loss else ctx.display(states[0]))
     return Located(
         "time_range",
-        "h (forward)" if first is not None else "loss (forward)" if loss else states[0],
-        summary + "; the gradients are then compared with the reference's for a different "
-        "function, and the finite-difference check tells whether they match this forward pass",
+        name,
+        summary + _FD_NOTE,
         hint,
         {"first_step": first, "states": states, "loss": loss},
         0.97,
@@ -374,6 +383,8 @@ def _sweep(ctx: Context) -> Located | None:
     gates = {k: sorted({g for gs in parts.values() for g in gs}, key=GATES.index)
              for k, parts in sweep.gates.items()}  # fmt: skip
     per_layer = "; ".join(f"layer {k}: {_gates_text(gs)}" for k, gs in sorted(gates.items()))
+    if sweep.outputs:
+        return None  # the forward pass differs: _forward says from which step
     if tau == 1:
         summary = (
             "the gradients differ already for a sequence of one step: the mistake is within "
@@ -434,6 +445,8 @@ def locate(ctx: Context) -> list[Located]:
     ratio = _ratio(ctx, [n for n in failed if _is_grad(n)])
     if ratio is not None:
         out.append(ratio)
+        if forward is None:
+            return out  # one factor explains every difference
     out += _sources(ctx, table)
     out += _time_fits(ctx, table)
     location = _location(ctx, table)
