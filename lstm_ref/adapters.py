@@ -419,9 +419,8 @@ def stepwise(
         for k in range(L)
     ]
     current = {n: a for w in wheres for n, a in w.read(w.root, w.paths, "weights").items()}
-    names = {
-        f"layer{k}.{key}": (key if L == 1 else f"{k}.{key}") for k in range(L) for key in lay.keys
-    }
+    normal = [f"layer{k}.{key}" for k in range(L) for key in lay.keys]
+    names = {n: n.split(".", 1)[1] if L == 1 else n for n in normal}
 
     def run(p: Mapping[str, Array], x: Array, dh: Array) -> Run:
         with _all_installed(wheres, p):

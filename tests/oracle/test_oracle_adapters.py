@@ -51,13 +51,13 @@ def test_a_stack_of_step_layers_bottom_first():
     layers = [DOC001.LSTMLayer(3, 4, seed=1), DOC001.LSTMLayer(4, 4, seed=2)]
     subject = adapters.stepwise(layers, "per_gate_col", columns=True)
     assert "layer1.Wix" in subject.params
-    assert subject.name("layer1.Wix") == "1.Wix"
+    assert subject.name("layer1.Wix") == "layer1.Wix"
     assert check_against(subject).passed
     bad = [DOC001.LSTMLayer(3, 4, seed=1), DOC001.LSTMLayer(4, 4, seed=2, bug="no_cell_carry")]
     result = check_against(adapters.stepwise(bad, "per_gate_col", columns=True))
     assert not result.passed
-    assert result.inputs["0.Wix"].passed is False  # the error flows down into layer 0
-    assert all(not result.inputs[f"1.{k}"].passed for k in ("Wix", "Wih", "bi"))
+    assert result.inputs["layer0.Wix"].passed is False  # the error flows down into layer 0
+    assert all(not result.inputs[f"layer1.{k}"].passed for k in ("Wix", "Wih", "bi"))
 
 
 def test_parameters_go_back_even_when_the_code_raises():
