@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         NonFiniteError,
         UserCodeError,
     )
+    from ._reference import check_reference, merge
     from ._report import report, write_report
     from ._result import (
         CheckResult,
@@ -78,6 +79,7 @@ _SOURCES = {
         "NonFiniteError",
         "UserCodeError",
     ),
+    "._reference": ("check_reference", "merge"),
     "._report": ("report", "write_report"),
     "._result": (
         "CheckResult",
@@ -122,8 +124,10 @@ __all__ = [
     "check_layer",
     "check_loss",
     "check_module",
+    "check_reference",
     "check_vjp",
     "replay",
+    "merge",
     "report",
     "save_bundle",
     "write_report",

@@ -15,9 +15,12 @@ The library stays silent; this module does the talking: the report goes to stdou
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
+import inspect
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +60,24 @@ EXIT_INTERNAL = 4
 AUTO_DELAY = 0.5
 #: seconds a check runs in a terminal without tqdm before the command says how to get the bar
 HINT_DELAY = 3.0
+
+#: values of --fd (lstm_ref.oracle.FD_MODES)
+FD_CHOICES = ("auto", "all", "none")
+#: defaults of ``gradcheck lstm`` without --against
+LSTM_DEFAULTS = {
+    "layers": 2,
+    "steps": 3,
+    "batch": 2,
+    "input_size": 3,
+    "hidden_size": 4,
+    "classes": 3,
+    "loss": "softmax",
+    "head": "last",
+    "dtype": "float64",
+    "layout": "packed",
+}
+#: options of the reference model that --against does not take (the sizes are the LSTM's)
+NOT_AGAINST = ("layers", "input_size", "hidden_size", "classes", "loss", "head", "dtype", "mutant")
 
 #: what each kind of spec calls, its required and optional keys (besides kind, options, title)
 KINDS: dict[str, tuple[Callable[..., CheckResult], tuple[str, ...], tuple[str, ...]]] = {
@@ -179,30 +200,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     lstm = sub.add_parser(
         "lstm",
-        help="check the reference numpy LSTM (stacked layers + fully connected head + loss)",
+        help="check the reference numpy LSTM, or your own LSTM against it (--against)",
         description="Check every parameter gradient of lstm_ref's whole model: stacked LSTM "
         "layers, a fully connected head on the last (or every) step, and a softmax or MSE "
-        "loss. Plant a known bug with --mutant to see what a failing report looks like.",
+        "loss. Plant a known bug with --mutant to see what a failing report looks like. "
+        "With --against MODULE:NAME, run your own LSTM layer, stack or model (NAME returns "
+        "an lstm_ref.LSTMSubject, see lstm_ref.adapters) against the reference instead: "
+        "outputs, exact gradients to rounding, and where they differ (gate, step, layer).",
         epilog=_mutant_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    shape = lstm.add_argument_group("model")
-    shape.add_argument("--layers", type=_positive, default=2, metavar="L", help="default 2")
-    shape.add_argument("--steps", type=_positive, default=3, metavar="T", help="default 3")
-    shape.add_argument("--batch", type=_positive, default=2, metavar="N", help="default 2")
-    shape.add_argument("--input-size", type=_positive, default=3, metavar="D", help="default 3")
-    shape.add_argument("--hidden-size", type=_positive, default=4, metavar="H", help="default 4")
-    shape.add_argument("--classes", type=_positive, default=3, metavar="C", help="default 3")
-    shape.add_argument("--loss", choices=lstm_ref.OBJECTIVES, default="softmax")
-    shape.add_argument("--head", choices=lstm_ref.HEADS, default="last")
-    shape.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    shape = lstm.add_argument_group(
+        "model (the reference's; --batch and --steps also apply to --against)"
+    )
+    shape.add_argument("--layers", type=_positive, metavar="L", help="default 2")
+    shape.add_argument("--steps", type=_positive, metavar="T", help="default 3 (4 with --against)")
+    shape.add_argument("--batch", type=_positive, metavar="N", help="default 2 (3 with --against)")
+    shape.add_argument("--input-size", type=_positive, metavar="D", help="default 3")
+    shape.add_argument("--hidden-size", type=_positive, metavar="H", help="default 4")
+    shape.add_argument("--classes", type=_positive, metavar="C", help="default 3")
+    shape.add_argument("--loss", choices=lstm_ref.OBJECTIVES, help="default softmax")
+    shape.add_argument("--head", choices=lstm_ref.HEADS, help="default last")
+    shape.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
     shape.add_argument(
         "--layout",
         choices=lstm_ref.LAYOUTS,
-        default="packed",
-        help="check the gradients of the LSTM weights in this layout (default packed)",
+        help="the layout of the LSTM weights (default packed; with --against: your LSTM's, "
+        "passed to NAME if it takes a layout argument)",
     )
     shape.add_argument("--mutant", metavar="NAME", help="plant a bug (names below)")
+    mine = lstm.add_argument_group("your own LSTM")
+    mine.add_argument(
+        "--against",
+        metavar="MODULE:NAME",
+        help="run the LSTM that NAME() returns against the reference; MODULE is a dotted "
+        "module or a .py file, NAME may carry keyword arguments with literal values: "
+        "'model.py:lstm(bug=\"no_carry\", H=8)'",
+    )
+    mine.add_argument(
+        "--fd",
+        choices=FD_CHOICES,
+        help="finite differences of your own function: auto (default: what the reference "
+        "cannot cover), all, none",
+    )
     _common(lstm, seed_default=0)
 
     check = sub.add_parser(
@@ -260,24 +300,6 @@ def _progress(choice: bool | None, stream: IO[str]) -> _Progress:
 # gradcheck lstm
 
 
-def _layout_axes(layout: str, key: str) -> list[Any]:
-    """Axis names of one layer's weight ``key`` in ``layout`` (see lstm_ref's layout table)."""
-    if layout == "torch":
-        gate = ("gate", ("i", "f", "g", "o"))
-        return {"weight_ih": [gate, "input"], "weight_hh": [gate, "hidden"]}.get(key, [gate])
-    if layout == "per_gate_col":
-        return {"x": ["hidden", "input"], "h": ["hidden", "hidden"]}.get(
-            key[-1] if key.startswith("W") else "b", ["hidden", None]
-        )
-    if layout == "per_gate_row":
-        if key.startswith("W_x"):
-            return ["input", "hidden"]
-        return ["hidden", "hidden"] if key.startswith("W_h") else ["hidden"]
-    if layout == "concat_xh":
-        return ["input+hidden", "hidden"] if key.startswith("W") else ["hidden"]
-    return ["hidden+input", "hidden"] if key.startswith("W") else [None, "hidden"]
-
-
 @dataclass
 class _LstmProblem:
     inputs: dict[str, np.ndarray[Any, Any]]
@@ -289,6 +311,12 @@ class _LstmProblem:
 def _lstm_problem(args: argparse.Namespace) -> _LstmProblem:
     import lstm_ref
     from lstm_ref.mutants import MUTANTS
+
+    if getattr(args, "fd", None) is not None:  # a replayed bundle's arguments have no --fd
+        raise UsageError("--fd applies to --against only")
+    for key, value in LSTM_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     n, t, d, h, c, layers = (
         args.batch,
@@ -335,63 +363,17 @@ def _lstm_problem(args: argparse.Namespace) -> _LstmProblem:
         y: np.ndarray[Any, Any] = rng.integers(0, c, size=out_shape[:-1])
     else:
         y = rng.standard_normal(out_shape).astype(dtype)
-    packed_notes = lstm_ref.annotations(params)
-    layout = args.layout
+    layout = lstm_ref.get_layout(args.layout)
+    inputs = layout.unpack(params)
+    notes = lstm_ref.annotations(inputs, layout.name)
+    layout_loss = layout.wrap(fn)
     head, objective = args.head, args.loss
-
-    if layout == "packed":
-        inputs = dict(params)
-        notes = packed_notes
-    else:
-        inputs, notes = {}, {}
-        for k in range(layers):
-            w = lstm_ref.to_layout(
-                layout, params[f"layer{k}.Wx"], params[f"layer{k}.Wh"], params[f"layer{k}.b"]
-            )
-            for key, arr in w.items():
-                inputs[f"layer{k}.{key}"] = arr
-                notes[f"layer{k}.{key}"] = {
-                    "axes": _layout_axes(layout, key),
-                    "group": f"layer {k}",
-                }
-            for key in ("h0", "c0"):
-                inputs[f"layer{k}.{key}"] = params[f"layer{k}.{key}"]
-                notes[f"layer{k}.{key}"] = packed_notes[f"layer{k}.{key}"]
-        for key in ("fc.W", "fc.b"):
-            inputs[key] = params[key]
-            notes[key] = packed_notes[key]
-    layer_keys = {
-        k: [name.split(".", 1)[1] for name in inputs if name.startswith(f"layer{k}.")]
-        for k in range(layers)
-    }
 
     def loss_fn(p: dict[str, np.ndarray[Any, Any]]) -> tuple[Any, dict[str, Any]]:
         dt = p["fc.W"].dtype  # complex under method="complex": data follows the params
         xx = x.astype(dt, copy=False)
         yy = y if args.loss == "softmax" else y.astype(dt, copy=False)
-        if layout == "packed":
-            return fn(p, xx, yy, head=head, objective=objective)
-        packed: dict[str, Any] = {}
-        for k in range(layers):
-            weights = {
-                key: p[f"layer{k}.{key}"] for key in layer_keys[k] if key not in ("h0", "c0")
-            }
-            wx, wh, b = lstm_ref.from_layout(layout, weights)
-            packed.update({f"layer{k}.Wx": wx, f"layer{k}.Wh": wh, f"layer{k}.b": b})
-            packed[f"layer{k}.h0"] = p[f"layer{k}.h0"]
-            packed[f"layer{k}.c0"] = p[f"layer{k}.c0"]
-        packed["fc.W"], packed["fc.b"] = p["fc.W"], p["fc.b"]
-        value, g = fn(packed, xx, yy, head=head, objective=objective)
-        grads: dict[str, Any] = {}
-        for k in range(layers):
-            lg = lstm_ref.grads_to_layout(
-                layout, g[f"layer{k}.Wx"], g[f"layer{k}.Wh"], g[f"layer{k}.b"]
-            )
-            grads.update({f"layer{k}.{key}": arr for key, arr in lg.items()})
-            grads[f"layer{k}.h0"] = g[f"layer{k}.h0"]
-            grads[f"layer{k}.c0"] = g[f"layer{k}.c0"]
-        grads["fc.W"], grads["fc.b"] = g["fc.W"], g["fc.b"]
-        return value, grads
+        return layout_loss(p, xx, yy, head=head, objective=objective)
 
     return _LstmProblem(inputs, notes, loss_fn, title)
 
@@ -434,6 +416,8 @@ class _Run:
 
 
 def _run_lstm(args: argparse.Namespace, progress: _Progress) -> _Run:
+    if args.against is not None:
+        return _Run(*_run_against(args, progress))
     problem = _lstm_problem(args)
     opts = _check_options(args)
     opts["annotations"] = problem.annotations
@@ -444,6 +428,81 @@ def _run_lstm(args: argparse.Namespace, progress: _Progress) -> _Run:
     return _Run(
         result, problem.title, ("check_loss", [problem.loss_fn, problem.inputs], opts), target
     )
+
+
+_TARGET = re.compile(r"(?s)(?P<module>.+):(?P<name>[A-Za-z_]\w*)(?P<call>\(.*\))?")
+
+
+def _call_arguments(text: str, target: str) -> dict[str, Any]:
+    """``(a=1, b="x")`` -> keyword arguments with literal values, or a UsageError."""
+    try:
+        call = ast.parse("f" + text, mode="eval").body
+    except SyntaxError:
+        call = None
+    if not isinstance(call, ast.Call) or call.args:
+        raise UsageError(
+            f"cannot read the arguments of {target!r}: write NAME(key=value, ...) with "
+            "keyword arguments and literal values (strings quoted)"
+        )
+    kwargs: dict[str, Any] = {}
+    for keyword in call.keywords:
+        try:
+            value = ast.literal_eval(keyword.value)
+        except ValueError:
+            raise UsageError(
+                f"the argument {keyword.arg}= of {target!r} is not a literal (a number, a "
+                "quoted string, True, False, None, or a list or tuple of them)"
+            ) from None
+        kwargs[str(keyword.arg)] = value
+    return kwargs
+
+
+def _run_against(args: argparse.Namespace, progress: _Progress) -> tuple[CheckResult, str]:
+    """``gradcheck lstm --against MODULE:NAME``: the user's LSTM against lstm_ref."""
+    given = [f"--{key.replace('_', '-')}" for key in NOT_AGAINST if getattr(args, key) is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot be used with --against: the sizes, dtype, head and loss "
+            "are your LSTM's (--batch, --steps, --layout, --fd and the check options apply)"
+        )
+    from lstm_ref import LSTMSubject
+    from lstm_ref.oracle import check_against
+
+    match = _TARGET.fullmatch(args.against)
+    if match is None:
+        raise UsageError(
+            f"expected MODULE:NAME (a module or .py file, a colon, a function name), got "
+            f"{args.against!r}"
+        )
+    kwargs = _call_arguments(match["call"], args.against) if match["call"] else {}
+    fn = _import_target(f"{match['module']}:{match['name']}")
+    try:
+        takes_layout = "layout" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        takes_layout = False
+    if args.layout is not None and takes_layout:
+        kwargs.setdefault("layout", args.layout)
+    try:
+        subject = fn(**kwargs)
+    except Exception as exc:
+        raise UserFailure(f"{args.against} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(subject, LSTMSubject):
+        raise UsageError(
+            f"{args.against} returned {type(subject).__name__}, expected an "
+            "lstm_ref.LSTMSubject (build it with lstm_ref.adapters: stepwise, sequence or model)"
+        )
+    if args.layout is not None and subject.layout != args.layout:
+        raise UsageError(
+            f"--layout {args.layout} but {args.against} is an LSTM in the {subject.layout} layout"
+        )
+    opts = _check_options(args)
+    seed = opts.pop("seed", 0)
+    if progress is not None:
+        opts["progress"] = progress
+    sizes = {k: v for k, v in (("N", args.batch), ("T", args.steps)) if v is not None}
+    result = check_against(subject, seed=seed, fd=args.fd or "auto", **sizes, **opts)
+    title = f"{subject.label} against lstm_ref ({subject.layout} layout)"
+    return result, title
 
 
 # --------------------------------------------------------------------------------------------

@@ -268,6 +268,8 @@ class InputResult:
     def mismatch_indices(self) -> list[tuple[int, ...]]:
         """Indices of the mismatching elements, worst first."""
         idx = np.argwhere(self.status == Status.MISMATCH)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero threshold: exact match
+            ratio = np.abs(self.analytic - self.numeric) / self.threshold
         if not len(idx):
             return []
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero threshold (atol=rtol=0)

@@ -12,9 +12,13 @@ Packed gate order is i, f, o, g; weights are ``Wx (D, 4H)``, ``Wh (H, 4H)``, ``b
   :func:`affine_forward` and :func:`temporal_affine_forward` (and backward),
   :func:`softmax_loss`, :func:`mse_loss`, and the whole model in :func:`loss` with
   parameters from :func:`init_params`.
-* :func:`to_layout` and friends convert weights and gradients to the layouts of the other
-  documents and of PyTorch's nn.LSTM.
+* :data:`TABLE` describes the parameter layouts of the other documents and of PyTorch's
+  nn.LSTM, one :class:`Layout` entry each (:func:`get_layout`); :func:`to_layout` and
+  friends, and the entries' methods, convert weights and gradients between them.
 * :func:`annotations` names the axes of every parameter, for gradient-check reports.
+* ``lstm_ref.adapters`` wraps a hand-written LSTM (stateful step by step, per-gate
+  matrices, column vectors...) so that ``lstm_ref.oracle.check_against`` can run it against
+  the reference (the oracle needs gradcheck; nothing else here does).
 * ``lstm_ref.mutants`` holds deliberately wrong backward passes for testing checkers.
 
 Supported dtypes are float32, float64 (the default of :func:`init_params`), complex64 and
@@ -37,7 +41,11 @@ from ._layers import (
 )
 from ._layouts import (
     LAYOUTS,
+    TABLE,
+    Layout,
+    LayoutParam,
     from_layout,
+    get_layout,
     grads_from_layout,
     grads_from_torch,
     grads_to_layout,
@@ -62,21 +70,28 @@ from ._model import (
     stacked_lstm_backward,
     stacked_lstm_forward,
 )
+from ._subject import LSTMSubject, Run
 
 __all__ = [
     "HEADS",
     "LAYOUTS",
     "OBJECTIVES",
+    "Run",
+    "TABLE",
     "ArgumentError",
     "DTypeError",
     "LSTMCache",
     "LSTMRefError",
+    "LSTMSubject",
+    "Layout",
+    "LayoutParam",
     "ShapeError",
     "StackedLSTMCache",
     "affine_backward",
     "affine_forward",
     "annotations",
     "from_layout",
+    "get_layout",
     "grads_from_layout",
     "grads_from_torch",
     "grads_to_layout",

@@ -9,23 +9,32 @@ on Python 3.11.
 from collections.abc import Mapping
 from typing import Any
 
-from ._model import FC_KEYS, layer_count
+from ._layouts import _LAYER_NAME, _model_layers, get_layout
+from ._model import FC_KEYS
 from ._types import Array
 from ._validation import check_dims, float_array
 
-__all__ = ["GATE_AXIS", "annotations", "input_annotations"]
+__all__ = ["annotations", "input_annotations"]
 
-#: The packed gate axis of length 4H: four consecutive blocks of H, gates i, f, o, g.
-GATE_AXIS = ("gate", ("i", "f", "o", "g"))
+_OTHER_AXES: dict[str, list[Any]] = {
+    "h0": ["batch", "hidden"],
+    "c0": ["batch", "hidden"],
+    "fc.W": ["hidden", "class"],
+    "fc.b": ["class"],
+}
 
 
-def annotations(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def annotations(params: Mapping[str, Any], layout: str = "packed") -> dict[str, dict[str, Any]]:
     """Names of the axes of every parameter, for gradient-check reports.
 
     Parameters
     ----------
     params : dict
         A params dict (or any mapping with its names, e.g. the grads).
+    layout : str
+        The layout of the layer weights (one of :data:`lstm_ref.LAYOUTS`): names are
+        ``layer{k}.{key}`` for its keys (see :meth:`lstm_ref.Layout.unpack`). The axes come
+        from the layout's entry in :data:`lstm_ref.TABLE`.
 
     Returns
     -------
@@ -47,24 +56,24 @@ def annotations(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     {'axes': ['input', ('gate', ('i', 'f', 'o', 'g'))], 'group': 'layer 0'}
     >>> notes["layer0.h0"], notes["fc.W"]["axes"]
     ({'axes': ['batch', 'hidden'], 'group': 'layer 0'}, ['hidden', 'class'])
+    >>> import lstm_ref
+    >>> torch_params = lstm_ref.get_layout("torch").unpack(init_params(
+    ...     np.random.default_rng(0), N=2, D=3, H=4, C=2))
+    >>> annotations(torch_params, "torch")["layer0.weight_ih"]
+    {'axes': [('gate', ('i', 'f', 'g', 'o')), 'input'], 'group': 'layer 0'}
     """
-    layer_count(params)
-    axes_of: dict[str, list[Any]] = {
-        "Wx": ["input", GATE_AXIS],
-        "Wh": ["hidden", GATE_AXIS],
-        "b": [GATE_AXIS],
-        "h0": ["batch", "hidden"],
-        "c0": ["batch", "hidden"],
-        "fc.W": ["hidden", "class"],
-        "fc.b": ["class"],
-    }
+    lay = get_layout(layout)
+    _model_layers(lay, params, "params", lay.keys)
     out: dict[str, dict[str, Any]] = {}
     for key in params:
         if key in FC_KEYS:
-            out[key] = {"axes": list(axes_of[key]), "group": "fc"}
-        else:
-            layer, field = key[len("layer") :].split(".")
-            out[key] = {"axes": list(axes_of[field]), "group": f"layer {int(layer)}"}
+            out[key] = {"axes": list(_OTHER_AXES[key]), "group": "fc"}
+            continue
+        match = _LAYER_NAME.fullmatch(key)
+        assert match is not None  # _model_layers checked the names
+        field = match[2]
+        axes = _OTHER_AXES[field] if field in _OTHER_AXES else lay.param(field).axes
+        out[key] = {"axes": list(axes), "group": f"layer {int(match[1])}"}
     return out
 
 

@@ -1,7 +1,9 @@
-"""Converters between the packed weights of lstm_ref and the layouts of the documents.
+"""The parameter layouts of the documents and of PyTorch: one table, and the conversions it drives.
 
-One LSTM layer's weights ``Wx (D, 4H)``, ``Wh (H, 4H)``, ``b (4H,)`` (packed, gate order
-i, f, o, g, row-vector convention ``a = x Wx + h Wh + b``) convert to and from:
+lstm_ref computes with one layer's weights *packed*: ``Wx (D, 4H)``, ``Wh (H, 4H)``,
+``b (4H,)``, gate order i, f, o, g, row-vector convention ``a = x Wx + h Wh + b``. The
+documents store the same numbers differently; :data:`TABLE` describes each way as one
+:class:`Layout` entry, and every conversion below is derived from the entry:
 
 ============== ======== ======================================== =============================
 layout         document keys (gate letters as the document)       shapes
@@ -12,7 +14,7 @@ layout         document keys (gate letters as the document)       shapes
 ``per_gate_row`` 004    ``W_xi W_xf W_xo W_xc``; ``W_hi .. W_hc``; (D, H); (H, H); (H,)
                         ``b_i b_f b_o b_c``
 ``concat_xh``  002      ``Wi Wf Wo Wg``; ``bi bf bo bg``          (D+H, H) acting on [x, h]; (H,)
-``concat_hx``  003      ``Wf Wi Wc Wo``; ``bf bi bc bo``          (H+D, H) acting on [h, x]; (1, H)
+``concat_hx``  003      ``Wi Wf Wo Wc``; ``bi bf bo bc``          (H+D, H) acting on [h, x]; (1, H)
 ``torch``      nn.LSTM  ``weight_ih``, ``weight_hh``,             (4H, D), (4H, H), (4H,), (4H,)
                         ``bias_ih``, ``bias_hh``                  gate order i, f, g, o
 ============== ======== ======================================== =============================
@@ -20,60 +22,87 @@ layout         document keys (gate letters as the document)       shapes
 Document 002 does not name its four maps; ``Wi .. Wg`` is our choice. Document 001
 writes the candidate gate g as "c" (``Wcx``), and so do 003 and 004 (``Wc``, ``W_xc``).
 
-Functions (``layout`` is a name from the table, ``weights`` a dict with its keys):
+How an entry describes a parameter
+----------------------------------
+Each :class:`LayoutParam` is a block of the packed weights: the rows of the packed arrays
+named in ``parts`` (``Wx`` gives D rows, ``Wh`` H rows, ``b`` one row), stacked in that
+order, and the gate columns named in ``gates`` (H columns each), side by side in that
+order. That (rows, len(gates) * H) matrix is stored transposed when ``transposed`` is set
+(the column-vector convention), then reshaped to ``shape``. Document 003's ``Wf`` is the
+rows of ``Wh`` then ``Wx`` and the columns of gate f, ``(H+D, H)``; nn.LSTM's
+``weight_ih`` is the rows of ``Wx`` and the gate columns i, f, g, o, transposed to
+``(4H, D)``. ``axes`` names the axes of the stored array for reports
+(:func:`lstm_ref.annotations`).
 
+A parameter that covers the same block as an earlier one is *added* to it by the model:
+nn.LSTM's ``bias_hh`` next to ``bias_ih``. Converting weights and converting gradients
+then differ:
+
+* weights to the layout: the first parameter gets the block, the later ones zeros
+  (negative zeros, so that ``bias_ih + bias_hh`` gives back ``b`` bit for bit, signed
+  zeros included);
+* weights from the layout: the block is their sum (so a torch -> packed -> torch round trip
+  is exact only when ``bias_hh`` is zero; the forward pass is the same either way);
+* gradients to the layout: every one of them gets the block's gradient (the loss depends
+  on the sum only);
+* gradients from the layout: the first one's gradient, after checking that the others
+  equal it up to rounding (relative difference at most ``sqrt(eps)`` of the dtype; torch
+  sums the two over time in different orders, so they need not be bitwise equal).
+
+Every other conversion only moves entries (slices, transposes, reshapes and
+concatenations), so it is exact in both directions, bit for bit. A gradient moves exactly
+like its weight: if ``p' = Pi p`` for a permutation ``Pi``, then ``dL/dp' = Pi dL/dp``.
+
+Adding a layout is adding one entry to :data:`TABLE`; the entry is checked when the module
+is imported (every packed entry covered, shapes consistent with the blocks).
+
+Functions (``layout`` is a name from :data:`LAYOUTS`, ``weights`` a dict with its keys)
+----------------------------------------------------------------------------------------
 ======================================= =================================================
+``get_layout(layout)``                  the :class:`Layout` entry (a clear error otherwise)
 ``to_layout(layout, Wx, Wh, b)``        packed weights -> dict of the layout
 ``from_layout(layout, weights)``        dict of the layout -> ``(Wx, Wh, b)``
 ``grads_to_layout(layout, dWx, dWh, db)`` packed gradients -> gradients in the layout
 ``grads_from_layout(layout, grads)``    gradients in the layout -> ``(dWx, dWh, db)``
+``Layout.unpack(params)``, ``.pack``    whole-model params: ``layer{k}.{key}`` <-> packed
+``Layout.unpack_grads``, ``.pack_grads`` the same for gradients
+``Layout.wrap(loss_fn)``                a packed-params loss as a loss of layout params
 ``params_to_torch(params)``             model params -> ``(state_dict, h0, c0)``
 ``params_from_torch(sd, h0, c0)``       inverse of ``params_to_torch``
 ``grads_to_torch(grads)``               model grads -> ``(state_dict_grads, dh0, dc0)``
 ``grads_from_torch(sd_grads, dh0, dc0)`` inverse of ``grads_to_torch``
 ======================================= =================================================
 
-Weights and gradients
----------------------
-Every layout except ``torch`` only moves entries (slices, transposes, reshapes and
-concatenations), so conversions are exact in both directions, bit for bit. A gradient
-moves exactly like its weight: if ``p' = Pi p`` for a permutation ``Pi``, then
-``dL/dp' = Pi dL/dp``; ``grads_to_layout`` equals ``to_layout`` there.
-
-PyTorch's two biases are the exception, and there converting a gradient is *not* the
-same function as converting a weight. nn.LSTM adds ``bias_ih + bias_hh`` where we add
-``b``:
-
-* weights to torch: ``bias_ih = b`` and ``bias_hh`` is all zeros (negative zeros, so that
-  ``bias_ih + bias_hh`` gives back ``b`` bit for bit, signed zeros included);
-* weights from torch: ``b = bias_ih + bias_hh`` (so a torch -> packed -> torch round trip
-  is exact only when ``bias_hh`` is zero; the forward pass is the same either way);
-* gradients to torch: ``d bias_ih = d bias_hh = db`` (the loss depends on the sum only);
-* gradients from torch: ``db = d bias_ih``, after checking that ``d bias_hh`` equals it
-  up to rounding (relative difference at most ``sqrt(eps)`` of the dtype; torch sums the
-  two over time in different orders, so they need not be bitwise equal).
-
-The model-level functions also move ``fc.W`` (H, C) to nn.Linear's ``weight`` (C, H) and
-stack the per-layer initial states into nn.LSTM's ``(L, N, H)`` tensors. lstm_ref does not
-import torch: the state dict holds numpy arrays (wrap them with ``torch.from_numpy``).
+The torch model-level functions also move ``fc.W`` (H, C) to nn.Linear's ``weight`` (C, H)
+and stack the per-layer initial states into nn.LSTM's ``(L, N, H)`` tensors. lstm_ref does
+not import torch: the state dict holds numpy arrays (wrap them with ``torch.from_numpy``).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from ._errors import ArgumentError
 from ._lstm import check_weights
-from ._model import check_params
+from ._model import FC_KEYS, check_params
 from ._types import Array
-from ._validation import check_choice, check_dims, check_same_dtype, check_shape, float_array
+from ._validation import check_dims, check_same_dtype, check_shape, float_array
 
 __all__ = [
+    "GATES",
     "LAYOUTS",
+    "TABLE",
+    "Layout",
+    "LayoutParam",
     "from_layout",
+    "get_layout",
     "grads_from_layout",
     "grads_from_torch",
     "grads_to_layout",
@@ -83,211 +112,679 @@ __all__ = [
     "to_layout",
 ]
 
-#: Names accepted by :func:`to_layout` and friends.
-LAYOUTS = ("packed", "per_gate_col", "per_gate_row", "concat_xh", "concat_hx", "torch")
+#: The packed gate order.
+GATES = ("i", "f", "o", "g")
+#: An axis of an annotation: a name, None, or ``(name, labels)`` for an axis split into
+#: ``len(labels)`` equal blocks (see :func:`lstm_ref.annotations`).
+Axis: TypeAlias = str | None | tuple[str, tuple[str, ...]]
+#: The packed gate axis of length 4H: four consecutive blocks of H, gates i, f, o, g.
+GATE_AXIS: Axis = ("gate", GATES)
 
-_PACKED = ("i", "f", "o", "g")  # gate order of the packed blocks
-_TORCH = ("i", "f", "g", "o")  # gate order of nn.LSTM
-# Gate letters as each document writes them, in packed order i, f, o, g.
-_LETTERS = {
-    "per_gate_col": ("i", "f", "o", "c"),
-    "per_gate_row": ("i", "f", "o", "c"),
-    "concat_xh": ("i", "f", "o", "g"),
-    "concat_hx": ("i", "f", "o", "c"),
-}
-
-Spec = list[tuple[str, tuple[int, ...], str]]  # (key, shape, symbolic shape)
+_PARTS = ("Wx", "Wh", "b")
+_DIM = re.compile(r"(\d*)([DH])|(\d+)")
+_LAYER_NAME = re.compile(r"layer(\d+)\.(.+)")
+_STATES = ("h0", "c0")
 
 
-def _spec(layout: str, D: int, H: int) -> Spec:
-    """Keys and shapes of one layer's weights in ``layout``."""
-    if layout == "packed":
-        return [
-            ("Wx", (D, 4 * H), "(D, 4H)"),
-            ("Wh", (H, 4 * H), "(H, 4H)"),
-            ("b", (4 * H,), "(4H,)"),
-        ]
-    if layout == "torch":
-        return [
-            ("weight_ih", (4 * H, D), "(4H, D)"),
-            ("weight_hh", (4 * H, H), "(4H, H)"),
-            ("bias_ih", (4 * H,), "(4H,)"),
-            ("bias_hh", (4 * H,), "(4H,)"),
-        ]
-    spec: Spec = []
-    for n in _LETTERS[layout]:
-        if layout == "per_gate_col":
-            spec += [
-                (f"W{n}x", (H, D), "(H, D)"),
-                (f"W{n}h", (H, H), "(H, H)"),
-                (f"b{n}", (H, 1), "(H, 1)"),
-            ]
-        elif layout == "per_gate_row":
-            spec += [
-                (f"W_x{n}", (D, H), "(D, H)"),
-                (f"W_h{n}", (H, H), "(H, H)"),
-                (f"b_{n}", (H,), "(H,)"),
-            ]
-        elif layout == "concat_xh":
-            spec += [(f"W{n}", (D + H, H), "(D+H, H)"), (f"b{n}", (H,), "(H,)")]
-        else:  # concat_hx
-            spec += [(f"W{n}", (H + D, H), "(H+D, H)"), (f"b{n}", (1, H), "(1, H)")]
-    return spec
+def _parse_dim(text: str) -> tuple[int, int, int]:
+    """``"D+H"`` -> (1, 1, 0), ``"4H"`` -> (0, 4, 0), ``"1"`` -> (0, 0, 1): a*D + b*H + c."""
+    a = b = c = 0
+    for term in text.split("+"):
+        match = _DIM.fullmatch(term.strip())
+        if match is None:
+            raise ValueError(f"cannot read the dimension {text!r}")
+        if match[3]:
+            c += int(match[3])
+        elif match[2] == "D":
+            a += int(match[1] or 1)
+        else:
+            b += int(match[1] or 1)
+    return a, b, c
 
 
-def _sizes(layout: str, arrays: Mapping[str, Array]) -> tuple[int, int]:
-    """Read D and H off the arrays of ``layout`` (before their shapes are checked)."""
-    if layout == "packed":
-        check_dims("Wh", arrays["Wh"], "(H, 4H)")
-        check_dims("Wx", arrays["Wx"], "(D, 4H)")
-        return arrays["Wx"].shape[0], arrays["Wh"].shape[0]
-    if layout == "torch":
-        check_dims("weight_hh", arrays["weight_hh"], "(4H, H)")
-        check_dims("weight_ih", arrays["weight_ih"], "(4H, D)")
-        return arrays["weight_ih"].shape[1], arrays["weight_hh"].shape[1]
-    n = _LETTERS[layout][0]
-    if layout == "per_gate_col":
-        check_dims(f"W{n}x", arrays[f"W{n}x"], "(H, D)")
-        return arrays[f"W{n}x"].shape[1], arrays[f"W{n}x"].shape[0]
-    if layout == "per_gate_row":
-        check_dims(f"W_x{n}", arrays[f"W_x{n}"], "(D, H)")
-        return arrays[f"W_x{n}"].shape
-    symbolic = "(D+H, H)" if layout == "concat_xh" else "(H+D, H)"
-    W = arrays[f"W{n}"]
-    check_dims(f"W{n}", W, symbolic)
-    if W.shape[0] <= W.shape[1]:
+@dataclass(frozen=True)
+class LayoutParam:
+    """One parameter of a layout: which block of the packed weights it holds, and how.
+
+    Attributes
+    ----------
+    key : str
+        Its name in the layout (``"Wfh"``, ``"weight_ih"``...).
+    shape : str
+        Its shape in letters D and H, e.g. ``"(H+D, H)"``, ``"(4H,)"``, ``"(H, 1)"``.
+    parts : tuple of str
+        Rows: the packed arrays ``"Wx"`` (D rows), ``"Wh"`` (H rows) or ``"b"`` (one row),
+        stacked in this order.
+    gates : tuple of str
+        Columns: gate blocks of H columns from ``"i", "f", "o", "g"``, in this order.
+    transposed : bool
+        Stored as the transpose of the (rows, columns) matrix (column-vector convention).
+    axes : tuple
+        The axis names of the stored array, for reports (see :func:`lstm_ref.annotations`).
+    """
+
+    key: str
+    shape: str
+    parts: tuple[str, ...]
+    gates: tuple[str, ...]
+    transposed: bool = False
+    axes: tuple[Axis, ...] = ()
+
+    @property
+    def dims(self) -> tuple[tuple[int, int, int], ...]:
+        """The shape as coefficients ``(a, b, c)`` of ``a*D + b*H + c``, per axis."""
+        return tuple(_parse_dim(d) for d in self.shape.strip("()").split(",") if d.strip())
+
+    def shape_for(self, D: int, H: int) -> tuple[int, ...]:
+        """The shape for input size D and hidden size H.
+
+        Examples
+        --------
+        >>> from lstm_ref import get_layout
+        >>> get_layout("concat_hx").params[0].shape_for(D=3, H=2)
+        (5, 2)
+        """
+        return tuple(a * D + b * H + c for a, b, c in self.dims)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way of storing an LSTM layer's weights (an entry of :data:`TABLE`).
+
+    The conversions are methods: one layer (``unpack_layer``, ``pack_layer`` and their
+    ``_grads`` twins) or a whole model's flat params dict (``unpack``, ``pack``,
+    ``unpack_grads``, ``pack_grads``, ``wrap``) with names ``layer{k}.{key}`` for the
+    layer weights, next to ``layer{k}.h0``, ``layer{k}.c0``, ``fc.W`` and ``fc.b``, which
+    pass through unchanged.
+
+    Examples
+    --------
+    >>> from lstm_ref import get_layout
+    >>> torch = get_layout("torch")
+    >>> torch.keys, torch.source
+    (('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'), 'nn.LSTM')
+    >>> torch.shapes(D=3, H=2)["weight_ih"]
+    (8, 3)
+    """
+
+    name: str
+    source: str
+    description: str
+    params: tuple[LayoutParam, ...]
+    #: for each parameter that repeats the block of an earlier one, that earlier key
+    duplicates: Mapping[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "duplicates", MappingProxyType(_validate_entry(self)))
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The parameter names of one layer, in order."""
+        return tuple(p.key for p in self.params)
+
+    def param(self, key: str) -> LayoutParam:
+        """The entry of the parameter ``key`` (ArgumentError if the layout has none)."""
+        for p in self.params:
+            if p.key == key:
+                return p
         raise ArgumentError(
-            f"W{n} has shape {W.shape} but must be {symbolic} with D >= 1: it needs more "
-            f"rows than columns"
+            f"layout {self.name!r} has no parameter {key!r}; its parameters are {list(self.keys)}"
         )
-    return W.shape[0] - W.shape[1], W.shape[1]
+
+    def shapes(self, D: int, H: int) -> dict[str, tuple[int, ...]]:
+        """The shape of every parameter of one layer for input size D and hidden size H."""
+        return {p.key: p.shape_for(D, H) for p in self.params}
+
+    def sizes(self, weights: Mapping[str, Any], what: str = "weights") -> tuple[int, int]:
+        """Validate one layer's dict (keys, dtypes, shapes) and return its ``(D, H)``."""
+        return _check_layer(self, weights, what)[1:]
+
+    # one layer ------------------------------------------------------------------------
+
+    def unpack_layer(self, Wx: Array, Wh: Array, b: Array) -> dict[str, Array]:
+        """Packed weights -> a new dict of this layout (see :func:`to_layout`)."""
+        Wx, Wh, b = _check_packed(("Wx", Wx), ("Wh", Wh), ("b", b))
+        return _unpack(self, Wx, Wh, b, grads=False)
+
+    def pack_layer(self, weights: Mapping[str, Array]) -> tuple[Array, Array, Array]:
+        """A dict of this layout -> new packed ``(Wx, Wh, b)`` (see :func:`from_layout`)."""
+        arrays, D, H = _check_layer(self, weights, "weights")
+        return _pack(self, arrays, D, H, grads=False)
+
+    def unpack_layer_grads(self, dWx: Array, dWh: Array, db: Array) -> dict[str, Array]:
+        """Packed gradients -> gradients in this layout (see :func:`grads_to_layout`)."""
+        dWx, dWh, db = _check_packed(("dWx", dWx), ("dWh", dWh), ("db", db))
+        return _unpack(self, dWx, dWh, db, grads=True)
+
+    def pack_layer_grads(self, grads: Mapping[str, Array]) -> tuple[Array, Array, Array]:
+        """Gradients in this layout -> packed ``(dWx, dWh, db)`` (see :func:`grads_from_layout`)."""
+        arrays, D, H = _check_layer(self, grads, "grads")
+        return _pack(self, arrays, D, H, grads=True)
+
+    # whole model ----------------------------------------------------------------------
+
+    def unpack(self, params: Mapping[str, Array]) -> dict[str, Array]:
+        """Packed model params -> params in this layout, ``layer{k}.{key}`` for every key.
+
+        ``layer{k}.Wx``, ``.Wh`` and ``.b`` are replaced by the layout's keys (in place of
+        them); every other name (``layer{k}.h0``, ``layer{k}.c0``, ``fc.W``, ``fc.b``) is
+        kept, as the same array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from lstm_ref import get_layout, init_params
+        >>> params = init_params(np.random.default_rng(0), N=2, D=3, H=4, C=2, L=2)
+        >>> p = get_layout("per_gate_row").unpack(params)
+        >>> list(p)[:4], p["layer1.W_xf"].shape, list(p)[-2:]
+        (['layer0.W_xi', 'layer0.W_hi', 'layer0.b_i', 'layer0.W_xf'], (4, 4), ['fc.W', 'fc.b'])
+        >>> back = get_layout("per_gate_row").pack(p)
+        >>> all(np.array_equal(back[k], params[k]) for k in params)
+        True
+        """
+        return _unpack_model(self, params, grads=False)
+
+    def pack(self, params: Mapping[str, Array]) -> dict[str, Array]:
+        """Params in this layout -> packed model params (inverse of :meth:`unpack`)."""
+        return _pack_model(self, params, grads=False)
+
+    def unpack_grads(self, grads: Mapping[str, Array]) -> dict[str, Array]:
+        """Packed model gradients -> gradients in this layout (see :meth:`unpack`)."""
+        return _unpack_model(self, grads, grads=True)
+
+    def pack_grads(self, grads: Mapping[str, Array]) -> dict[str, Array]:
+        """Gradients in this layout -> packed model gradients."""
+        return _pack_model(self, grads, grads=True)
+
+    def wrap(
+        self, loss_fn: Callable[..., tuple[Any, Mapping[str, Array]]]
+    ) -> Callable[..., tuple[Any, dict[str, Array]]]:
+        """``loss_fn(packed_params, ...)`` as a function of params in this layout.
+
+        The returned function packs its first argument, calls ``loss_fn`` with it and the
+        other arguments, and returns ``(loss, grads)`` with the gradients in this layout,
+        keyed like its params.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from lstm_ref import get_layout, init_params, loss
+        >>> rng = np.random.default_rng(0)
+        >>> params = init_params(rng, N=2, D=3, H=4, C=2)
+        >>> x, y = rng.normal(size=(2, 5, 3)), np.array([0, 1])
+        >>> torch = get_layout("torch")
+        >>> value, grads = torch.wrap(loss)(torch.unpack(params), x, y)
+        >>> bool(value == loss(params, x, y)[0]), grads["layer0.weight_hh"].shape
+        (True, (16, 4))
+        """
+        if self.name == "packed":
+            return lambda params, *args, **kwargs: _passthrough(loss_fn, params, args, kwargs)
+
+        def wrapped(params: Mapping[str, Array], *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            value, grads = loss_fn(self.pack(params), *args, **kwargs)
+            layout_grads = self.unpack_grads(grads)
+            return value, {name: layout_grads[name] for name in params if name in layout_grads}
+
+        return wrapped
 
 
-def _check_layout(layout: str, weights: object, what: str) -> tuple[dict[str, Array], int, int]:
-    """Validate the keys, dtypes and shapes of a layout dict; return it with D and H."""
-    check_choice("layout", layout, LAYOUTS)
+def _passthrough(
+    loss_fn: Callable[..., tuple[Any, Mapping[str, Array]]],
+    params: Mapping[str, Array],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[Any, dict[str, Array]]:
+    value, grads = loss_fn(params, *args, **kwargs)
+    return value, dict(grads)
+
+
+def _validate_entry(lay: Layout) -> dict[str, str]:
+    """Check a table entry; return its duplicate parameters (key -> the key they repeat)."""
+    where = f"layout {lay.name!r}"
+    covered: dict[tuple[str, str], str] = {}
+    duplicates: dict[str, str] = {}
+    keys = [p.key for p in lay.params]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{where} repeats a parameter name: {keys}")
+    for p in lay.params:
+        if not p.parts or any(part not in _PARTS for part in p.parts):
+            raise ValueError(f"{where}: {p.key} has parts {p.parts}, expected some of {_PARTS}")
+        if "b" in p.parts and len(p.parts) > 1:
+            raise ValueError(f"{where}: {p.key} mixes the bias with weight rows")
+        if not p.gates or any(g not in GATES for g in p.gates) or len(set(p.gates)) < len(p.gates):
+            raise ValueError(f"{where}: {p.key} has gates {p.gates}, expected some of {GATES}")
+        for D, H in ((2, 3), (5, 7)):
+            rows = sum({"Wx": D, "Wh": H, "b": 1}[part] for part in p.parts)
+            size = int(np.prod(p.shape_for(D, H)))
+            if size != rows * len(p.gates) * H:
+                raise ValueError(
+                    f"{where}: {p.key} has shape {p.shape} but holds {len(p.parts)} part(s) "
+                    f"{p.parts} x {len(p.gates)} gate(s)"
+                )
+        if p.axes and len(p.axes) != len(p.dims):
+            raise ValueError(f"{where}: {p.key} has {len(p.axes)} axes names for {p.shape}")
+        blocks = [(part, g) for part in p.parts for g in p.gates]
+        earlier = {covered.get(block) for block in blocks}
+        if earlier == {None}:
+            covered.update(dict.fromkeys(blocks, p.key))
+            continue
+        first = earlier.pop() if len(earlier) == 1 else None
+        twin = next((q for q in lay.params if q.key == first), None)
+        if twin is None or (twin.parts, twin.gates) != (p.parts, p.gates):
+            raise ValueError(
+                f"{where}: {p.key} overlaps earlier parameters only in part; a parameter "
+                "must cover new blocks or repeat exactly the blocks of one earlier parameter"
+            )
+        if (twin.shape, twin.transposed) != (p.shape, p.transposed):
+            raise ValueError(f"{where}: {p.key} repeats {twin.key} but is stored differently")
+        duplicates[p.key] = twin.key
+    missing = [(part, g) for part in _PARTS for g in GATES if (part, g) not in covered]
+    if missing:
+        raise ValueError(f"{where} does not cover the packed blocks {missing}")
+    return duplicates
+
+
+def _per_gate(
+    letters: str, make: Callable[[str, str], tuple[LayoutParam, ...]]
+) -> tuple[LayoutParam, ...]:
+    """The parameters of a layout with one set per gate, gates in packed order i, f, o, g."""
+    return tuple(p for letter, gate in zip(letters, GATES, strict=True) for p in make(letter, gate))
+
+
+_TORCH_GATES = ("i", "f", "g", "o")
+_TORCH_GATE_AXIS: Axis = ("gate", _TORCH_GATES)
+
+#: Every layout, by name. Adding a layout is adding an entry here.
+TABLE: Mapping[str, Layout] = MappingProxyType(
+    {
+        lay.name: lay
+        for lay in (
+            Layout(
+                "packed",
+                "document 000",
+                "lstm_ref's own: gate blocks i, f, o, g side by side, a = x Wx + h Wh + b",
+                (
+                    LayoutParam("Wx", "(D, 4H)", ("Wx",), GATES, axes=("input", GATE_AXIS)),
+                    LayoutParam("Wh", "(H, 4H)", ("Wh",), GATES, axes=("hidden", GATE_AXIS)),
+                    LayoutParam("b", "(4H,)", ("b",), GATES, axes=(GATE_AXIS,)),
+                ),
+            ),
+            Layout(
+                "per_gate_col",
+                "document 001",
+                "one matrix per gate, column vectors: a_f = Wfx x + Wfh h + bf",
+                _per_gate(
+                    "ifoc",
+                    lambda n, g: (
+                        LayoutParam(f"W{n}x", "(H, D)", ("Wx",), (g,), True, ("hidden", "input")),
+                        LayoutParam(f"W{n}h", "(H, H)", ("Wh",), (g,), True, ("hidden", "hidden")),
+                        LayoutParam(f"b{n}", "(H, 1)", ("b",), (g,), True, ("hidden", None)),
+                    ),
+                ),
+            ),
+            Layout(
+                "per_gate_row",
+                "document 004",
+                "one matrix per gate, row vectors: F = sigmoid(X W_xf + H W_hf + b_f)",
+                _per_gate(
+                    "ifoc",
+                    lambda n, g: (
+                        LayoutParam(f"W_x{n}", "(D, H)", ("Wx",), (g,), axes=("input", "hidden")),
+                        LayoutParam(f"W_h{n}", "(H, H)", ("Wh",), (g,), axes=("hidden", "hidden")),
+                        LayoutParam(f"b_{n}", "(H,)", ("b",), (g,), axes=("hidden",)),
+                    ),
+                ),
+            ),
+            Layout(
+                "concat_xh",
+                "document 002",
+                "four linear maps of the concatenation [x_t, h_{t-1}]",
+                _per_gate(
+                    "ifog",
+                    lambda n, g: (
+                        LayoutParam(
+                            f"W{n}", "(D+H, H)", ("Wx", "Wh"), (g,), axes=("input+hidden", "hidden")
+                        ),
+                        LayoutParam(f"b{n}", "(H,)", ("b",), (g,), axes=("hidden",)),
+                    ),
+                ),
+            ),
+            Layout(
+                "concat_hx",
+                "document 003",
+                "four linear maps of the concatenation [h_{t-1}, x_t], biases (1, H)",
+                _per_gate(
+                    "ifoc",
+                    lambda n, g: (
+                        LayoutParam(
+                            f"W{n}", "(H+D, H)", ("Wh", "Wx"), (g,), axes=("hidden+input", "hidden")
+                        ),
+                        LayoutParam(f"b{n}", "(1, H)", ("b",), (g,), axes=(None, "hidden")),
+                    ),
+                ),
+            ),
+            Layout(
+                "torch",
+                "nn.LSTM",
+                "weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k} + bias_hh_l{k}, gates i, f, g, o",
+                (
+                    LayoutParam(
+                        "weight_ih",
+                        "(4H, D)",
+                        ("Wx",),
+                        _TORCH_GATES,
+                        True,
+                        (_TORCH_GATE_AXIS, "input"),
+                    ),
+                    LayoutParam(
+                        "weight_hh",
+                        "(4H, H)",
+                        ("Wh",),
+                        _TORCH_GATES,
+                        True,
+                        (_TORCH_GATE_AXIS, "hidden"),
+                    ),
+                    LayoutParam("bias_ih", "(4H,)", ("b",), _TORCH_GATES, axes=(_TORCH_GATE_AXIS,)),
+                    LayoutParam("bias_hh", "(4H,)", ("b",), _TORCH_GATES, axes=(_TORCH_GATE_AXIS,)),
+                ),
+            ),
+        )
+    }
+)
+
+#: Names accepted by :func:`get_layout`, :func:`to_layout` and friends.
+LAYOUTS: tuple[str, ...] = tuple(TABLE)
+
+
+def get_layout(name: object) -> Layout:
+    """The :class:`Layout` entry called ``name``.
+
+    Raises
+    ------
+    ArgumentError
+        For a name that is not in :data:`LAYOUTS` (with the closest name as a hint):
+        nothing falls back to a default layout.
+
+    Examples
+    --------
+    >>> from lstm_ref import get_layout
+    >>> get_layout("per_gate_col").keys[:3]
+    ('Wix', 'Wih', 'bi')
+    >>> get_layout("pytorch")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lstm_ref._errors.ArgumentError: layout must be one of ..., got 'pytorch'; did you mean 'torch'?
+    """
+    if isinstance(name, str) and name in TABLE:
+        return TABLE[name]
+    options = ", ".join(repr(c) for c in LAYOUTS)
+    close = difflib.get_close_matches(name, LAYOUTS, n=1) if isinstance(name, str) else []
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ArgumentError(f"layout must be one of {options}, got {name!r}{hint}")
+
+
+# ----------------------------------------------------------------------------------------
+# The conversions, derived from an entry.
+# ----------------------------------------------------------------------------------------
+
+
+def _rows(part: str, D: int, H: int) -> int:
+    return {"Wx": D, "Wh": H, "b": 1}[part]
+
+
+def _canonical_shape(p: LayoutParam, D: int, H: int) -> tuple[int, int]:
+    """(rows, columns) of the block matrix, before transposing and reshaping."""
+    return sum(_rows(part, D, H) for part in p.parts), len(p.gates) * H
+
+
+def _check_packed(*named: tuple[str, object]) -> tuple[Array, Array, Array]:
+    (nx, Wx), (nh, Wh), (nb, b) = named
+    Wx = float_array(nx, Wx)
+    Wh = float_array(nh, Wh)
+    check_dims(nh, Wh, "(H, 4H)")
+    check_dims(nx, Wx, "(D, 4H)")
+    D, H = Wx.shape[0], Wh.shape[0]
+    because = f"{nx} has D={D} rows and {nh} has H={H} rows"
+    if nx == "Wx":
+        Wx, Wh, b = check_weights(D, H, Wx, Wh, b, because)
+    else:
+        b = float_array(nb, b)
+        check_shape(nx, Wx, (D, 4 * H), "(D, 4H)", because)
+        check_shape(nh, Wh, (H, 4 * H), "(H, 4H)", because)
+        check_dims(nb, b, "(4H,)")
+        check_shape(nb, b, (4 * H,), "(4H,)", because)
+    check_same_dtype((nx, Wx), (nh, Wh), (nb, b))
+    return Wx, Wh, b
+
+
+def _unpack(lay: Layout, Wx: Array, Wh: Array, b: Array, *, grads: bool) -> dict[str, Array]:
+    """Packed arrays -> the layout's dict, new arrays; no checks."""
+    D, H = Wx.shape[0], Wh.shape[0]
+    packed = {"Wx": Wx, "Wh": Wh, "b": b.reshape(1, 4 * H)}
+    out: dict[str, Array] = {}
+    for p in lay.params:
+        twin = lay.duplicates.get(p.key)
+        if twin is not None:
+            out[p.key] = out[twin].copy() if grads else np.full(out[twin].shape, -0.0, b.dtype)
+            continue
+        matrix = np.concatenate(
+            [
+                np.concatenate(
+                    [
+                        packed[part][:, GATES.index(g) * H : (GATES.index(g) + 1) * H]
+                        for g in p.gates
+                    ],
+                    axis=1,
+                )
+                for part in p.parts
+            ],
+            axis=0,
+        )
+        stored = np.ascontiguousarray(matrix.T) if p.transposed else matrix
+        out[p.key] = stored.reshape(p.shape_for(D, H))
+    return out
+
+
+def _pack(
+    lay: Layout,
+    w: Mapping[str, Array],
+    D: int,
+    H: int,
+    *,
+    grads: bool,
+    name: Callable[[str], str] = str,
+    check: bool = True,
+) -> tuple[Array, Array, Array]:
+    """The layout's dict -> new packed ``(Wx, Wh, b)``; shapes already checked.
+
+    Repeated blocks are summed for weights; for gradients the first is kept after checking
+    that the others equal it (``name`` spells a key in that message; ``check=False`` keeps
+    the first without looking).
+    """
+    dtype = w[lay.params[0].key].dtype
+    packed = {
+        "Wx": np.empty((D, 4 * H), dtype=dtype),
+        "Wh": np.empty((H, 4 * H), dtype=dtype),
+        "b": np.empty((1, 4 * H), dtype=dtype),
+    }
+    for p in lay.params:
+        rows, cols = _canonical_shape(p, D, H)
+        stored = w[p.key]
+        matrix = stored.reshape(cols, rows).T if p.transposed else stored.reshape(rows, cols)
+        twin = lay.duplicates.get(p.key)
+        if twin is not None and grads:
+            if check:
+                _check_equal_grads(name(twin), w[twin], name(p.key), w[p.key])
+            continue
+        row = 0
+        for part in p.parts:
+            n = _rows(part, D, H)
+            for j, g in enumerate(p.gates):
+                k = GATES.index(g)
+                target = packed[part][:, k * H : (k + 1) * H]
+                block = matrix[row : row + n, j * H : (j + 1) * H]
+                if twin is None:
+                    target[...] = block
+                else:
+                    np.add(target, block, out=target)
+            row += n
+    return packed["Wx"], packed["Wh"], packed["b"].reshape(4 * H)
+
+
+def _check_equal_grads(name_a: str, a: Array, name_b: str, b: Array) -> None:
+    info = np.finfo(a.real.dtype)
+    largest = max(float(np.abs(a).max()), float(np.abs(b).max()))
+    scale = max(largest, float(info.tiny))
+    diff = float(np.abs(a - b).max())
+    if diff > np.sqrt(float(info.eps)) * scale:
+        raise ArgumentError(
+            f"the gradients of {name_a} and {name_b} differ by up to {diff:.3g} "
+            f"(largest entry {scale:.3g}); they must be equal because the model only uses "
+            f"their sum - are they from the same backward pass?"
+        )
+
+
+def _sizes(lay: Layout, arrays: Mapping[str, Array], prefix: str = "") -> tuple[int, int]:
+    """Read D and H off the arrays of a layout (before all shapes are checked).
+
+    H comes from the first axis that is exactly H (else k*H), D from the first axis with a
+    D in it, in the order of the entry's parameters. ``prefix`` goes before the keys in
+    messages.
+    """
+
+    def first(wanted: Callable[[int, int, int], bool]) -> tuple[LayoutParam, int, Array]:
+        for p in lay.params:
+            for axis, (a, b, c) in enumerate(p.dims):
+                if wanted(a, b, c):
+                    arr = arrays[p.key]
+                    check_dims(prefix + p.key, arr, p.shape)
+                    return p, axis, arr
+        raise AssertionError(f"layout {lay.name!r} does not determine D and H")  # see the table
+
+    exact = any(dims == (0, 1, 0) for p in lay.params for dims in p.dims)
+    p, axis, arr = first(lambda a, b, c: a == 0 and b > 0 and (not exact or (b, c) == (1, 0)))
+    a, b, c = p.dims[axis]
+    size = arr.shape[axis] - c
+    if size < b or size % b:
+        raise ArgumentError(
+            f"{prefix}{p.key} has shape {arr.shape} but must be {p.shape}: axis {axis} must be "
+            f"a positive multiple of {b}"
+        )
+    H = size // b
+    p, axis, arr = first(lambda a, b, c: a > 0)
+    a, b, c = p.dims[axis]
+    size = arr.shape[axis] - b * H - c
+    if size < a or size % a:
+        raise ArgumentError(
+            f"{prefix}{p.key} has shape {arr.shape} but must be {p.shape} with D >= 1: it needs "
+            f"more rows than columns"
+        )
+    return size // a, H
+
+
+def _check_layer(
+    lay: Layout, weights: object, what: str, prefix: str = ""
+) -> tuple[dict[str, Array], int, int]:
+    """Validate the keys, dtypes and shapes of a layout dict; return it with D and H.
+
+    ``prefix`` goes before the keys in messages (``layer1.`` for a model's layer 1).
+    """
     if not isinstance(weights, Mapping):
         raise ArgumentError(f"{what} must be a dict of arrays, got {type(weights).__name__}")
-    expected = [key for key, _, _ in _spec(layout, 1, 1)]
+    expected = list(lay.keys)
     missing = [key for key in expected if key not in weights]
     extra = [key for key in weights if key not in expected]
     if missing or extra:
         raise ArgumentError(
-            f"{what} for layout {layout!r} must have exactly the keys {expected}; "
+            f"{what} for layout {lay.name!r} must have exactly the keys {expected}; "
             f"missing {missing}, unexpected {extra}"
         )
-    arrays = {key: float_array(key, weights[key]) for key in expected}
-    check_same_dtype(*arrays.items())
-    D, H = _sizes(layout, arrays)
-    for key, shape, symbolic in _spec(layout, D, H):
-        check_dims(key, arrays[key], symbolic)
-        check_shape(key, arrays[key], shape, symbolic, f"the {layout} weights have D={D}, H={H}")
+    arrays = {key: float_array(prefix + key, weights[key]) for key in expected}
+    check_same_dtype(*((prefix + key, arr) for key, arr in arrays.items()))
+    D, H = _sizes(lay, arrays, prefix)
+    for p in lay.params:
+        check_dims(prefix + p.key, arrays[p.key], p.shape)
+        check_shape(
+            prefix + p.key,
+            arrays[p.key],
+            p.shape_for(D, H),
+            p.shape,
+            f"the {lay.name} weights have D={D}, H={H}",
+        )
     return arrays, D, H
 
 
-def _blocks(W: Array, H: int) -> dict[str, Array]:
-    """The four gate blocks (views) of a packed array's last axis, keyed i, f, o, g."""
-    return {gate: W[..., k * H : (k + 1) * H] for k, gate in enumerate(_PACKED)}
+def _model_layers(lay: Layout, params: object, what: str, fields: tuple[str, ...]) -> int:
+    """Check the names of a whole-model dict whose layer weights are named ``fields``."""
+    if not isinstance(params, Mapping):
+        raise ArgumentError(f"{what} must be a dict of arrays, got {type(params).__name__}")
+    layers: set[int] = set()
+    for name in params:
+        match = _LAYER_NAME.fullmatch(name) if isinstance(name, str) else None
+        if match and (match[2] in fields or match[2] in _STATES):
+            layers.add(int(match[1]))
+        elif name not in FC_KEYS:
+            raise ArgumentError(
+                f"{what} has the unexpected name {name!r}; in layout {lay.name!r} the names "
+                f"are layer{{k}}.{{key}} for the keys {list(fields)}, layer{{k}}.h0, "
+                f"layer{{k}}.c0, fc.W and fc.b"
+            )
+    L = max(layers) + 1 if layers else 0
+    missing = [f"layer{k}.{f}" for k in range(L) for f in fields if f"layer{k}.{f}" not in params]
+    if missing or L == 0:
+        raise ArgumentError(
+            f"{what} is missing {missing or ['layer0.' + fields[0]]} (layout {lay.name!r})"
+        )
+    return L
 
 
-def _torch_order(W: Array, H: int) -> Array:
-    """Reorder the packed last axis from i, f, o, g to nn.LSTM's i, f, g, o (a copy)."""
-    blocks = _blocks(W, H)
-    return np.concatenate([blocks[gate] for gate in _TORCH], axis=-1)
-
-
-def _from_torch_order(W: Array, H: int) -> Array:
-    """Reorder nn.LSTM's i, f, g, o on the last axis into packed i, f, o, g (a copy)."""
-    blocks = {gate: W[..., k * H : (k + 1) * H] for k, gate in enumerate(_TORCH)}
-    return np.concatenate([blocks[gate] for gate in _PACKED], axis=-1)
-
-
-def _to(layout: str, Wx: Array, Wh: Array, b: Array) -> dict[str, Array]:
-    H = Wh.shape[0]
-    if layout == "packed":
-        return {"Wx": Wx.copy(), "Wh": Wh.copy(), "b": b.copy()}
-    if layout == "torch":
-        return {
-            "weight_ih": np.ascontiguousarray(_torch_order(Wx, H).T),
-            "weight_hh": np.ascontiguousarray(_torch_order(Wh, H).T),
-            "bias_ih": _torch_order(b, H),
-            "bias_hh": np.full(4 * H, -0.0, dtype=b.dtype),
-        }
+def _unpack_model(lay: Layout, params: Mapping[str, Array], *, grads: bool) -> dict[str, Array]:
+    L = _model_layers(lay, params, "grads" if grads else "params", ("Wx", "Wh", "b"))
     out: dict[str, Array] = {}
-    bx, bh, bb = _blocks(Wx, H), _blocks(Wh, H), _blocks(b, H)
-    for gate, n in zip(_PACKED, _LETTERS[layout], strict=True):
-        if layout == "per_gate_col":
-            out[f"W{n}x"] = np.ascontiguousarray(bx[gate].T)
-            out[f"W{n}h"] = np.ascontiguousarray(bh[gate].T)
-            out[f"b{n}"] = bb[gate].reshape(H, 1).copy()
-        elif layout == "per_gate_row":
-            out[f"W_x{n}"] = bx[gate].copy()
-            out[f"W_h{n}"] = bh[gate].copy()
-            out[f"b_{n}"] = bb[gate].copy()
-        elif layout == "concat_xh":
-            out[f"W{n}"] = np.concatenate([bx[gate], bh[gate]], axis=0)
-            out[f"b{n}"] = bb[gate].copy()
-        else:  # concat_hx
-            out[f"W{n}"] = np.concatenate([bh[gate], bx[gate]], axis=0)
-            out[f"b{n}"] = bb[gate].reshape(1, H).copy()
+    converted: dict[int, dict[str, Array]] = {}
+    for name, value in params.items():
+        match = _LAYER_NAME.fullmatch(name)
+        if match is None or match[2] in _STATES:
+            out[name] = value
+            continue
+        k = int(match[1])
+        if k not in converted:
+            p = f"layer{k}."
+            arrays = _check_packed(
+                (p + ("dWx" if grads else "Wx"), params[p + "Wx"]),
+                (p + ("dWh" if grads else "Wh"), params[p + "Wh"]),
+                (p + ("db" if grads else "b"), params[p + "b"]),
+            )
+            converted[k] = _unpack(lay, *arrays, grads=grads)
+            out.update({f"{p}{key}": arr for key, arr in converted[k].items()})
+    assert len(converted) == L
     return out
 
 
-def _from(
-    layout: str, w: Mapping[str, Array], D: int, H: int, torch_bias: Callable[..., Array]
-) -> tuple[Array, Array, Array]:
-    dtype = next(iter(w.values())).dtype
-    if layout == "packed":
-        return w["Wx"].copy(), w["Wh"].copy(), w["b"].copy()
-    if layout == "torch":
-        return (
-            _from_torch_order(w["weight_ih"].T, H),
-            _from_torch_order(w["weight_hh"].T, H),
-            _from_torch_order(torch_bias(w["bias_ih"], w["bias_hh"]), H),
+def _pack_model(lay: Layout, params: Mapping[str, Array], *, grads: bool) -> dict[str, Array]:
+    _model_layers(lay, params, "grads" if grads else "params", lay.keys)
+    out: dict[str, Array] = {}
+    for name, value in params.items():
+        match = _LAYER_NAME.fullmatch(name)
+        if match is None or match[2] in _STATES:
+            out[name] = value
+            continue
+        k = int(match[1])
+        p = f"layer{k}."
+        if p + "Wx" in out:
+            continue
+        layer = {key: params[p + key] for key in lay.keys}
+        arrays, D, H = _check_layer(
+            lay, layer, f"layer {k} of the {'grads' if grads else 'params'}", p
         )
-    Wx = np.empty((D, 4 * H), dtype=dtype)
-    Wh = np.empty((H, 4 * H), dtype=dtype)
-    b = np.empty(4 * H, dtype=dtype)
-    bx, bh, bb = _blocks(Wx, H), _blocks(Wh, H), _blocks(b, H)
-    for gate, n in zip(_PACKED, _LETTERS[layout], strict=True):
-        if layout == "per_gate_col":
-            bx[gate][...] = w[f"W{n}x"].T
-            bh[gate][...] = w[f"W{n}h"].T
-            bb[gate][...] = w[f"b{n}"][:, 0]
-        elif layout == "per_gate_row":
-            bx[gate][...] = w[f"W_x{n}"]
-            bh[gate][...] = w[f"W_h{n}"]
-            bb[gate][...] = w[f"b_{n}"]
-        elif layout == "concat_xh":
-            bx[gate][...] = w[f"W{n}"][:D]
-            bh[gate][...] = w[f"W{n}"][D:]
-            bb[gate][...] = w[f"b{n}"]
-        else:  # concat_hx
-            bh[gate][...] = w[f"W{n}"][:H]
-            bx[gate][...] = w[f"W{n}"][H:]
-            bb[gate][...] = w[f"b{n}"][0]
-    return Wx, Wh, b
+        Wx, Wh, b = _pack(lay, arrays, D, H, grads=grads, name=f"{p}{{}}".format)
+        out[p + "Wx"], out[p + "Wh"], out[p + "b"] = Wx, Wh, b
+    return out
 
 
-def _sum_biases(bias_ih: Array, bias_hh: Array) -> Array:
-    return bias_ih + bias_hh
-
-
-def _check_equal_bias_grads(name_ih: str, name_hh: str) -> Callable[[Array, Array], Array]:
-    def pick(d_ih: Array, d_hh: Array) -> Array:
-        info = np.finfo(d_ih.real.dtype)
-        largest = max(float(np.abs(d_ih).max()), float(np.abs(d_hh).max()))
-        scale = max(largest, float(info.tiny))
-        diff = float(np.abs(d_ih - d_hh).max())
-        if diff > np.sqrt(float(info.eps)) * scale:
-            raise ArgumentError(
-                f"the gradients of {name_ih} and {name_hh} differ by up to {diff:.3g} "
-                f"(largest entry {scale:.3g}); they must be equal because nn.LSTM only uses "
-                f"their sum - are they from the same backward pass?"
-            )
-        return d_ih
-
-    return pick
+# ----------------------------------------------------------------------------------------
+# One layer, by layout name.
+# ----------------------------------------------------------------------------------------
 
 
 def to_layout(layout: str, Wx: Array, Wh: Array, b: Array) -> dict[str, Array]:
@@ -319,15 +816,7 @@ def to_layout(layout: str, Wx: Array, Wh: Array, b: Array) -> dict[str, Array]:
     >>> all(np.array_equal(p, q) for p, q in zip(from_layout("per_gate_col", w), (Wx, Wh, b)))
     True
     """
-    check_choice("layout", layout, LAYOUTS)
-    Wx = float_array("Wx", Wx)
-    Wh = float_array("Wh", Wh)
-    check_dims("Wh", Wh, "(H, 4H)")
-    check_dims("Wx", Wx, "(D, 4H)")
-    D, H = Wx.shape[0], Wh.shape[0]
-    Wx, Wh, b = check_weights(D, H, Wx, Wh, b, f"Wx has D={D} rows and Wh has H={H} rows")
-    check_same_dtype(("Wx", Wx), ("Wh", Wh), ("b", b))
-    return _to(layout, Wx, Wh, b)
+    return get_layout(layout).unpack_layer(Wx, Wh, b)
 
 
 def from_layout(layout: str, weights: Mapping[str, Array]) -> tuple[Array, Array, Array]:
@@ -358,8 +847,7 @@ def from_layout(layout: str, weights: Mapping[str, Array]) -> tuple[Array, Array
     >>> Wx.shape, Wh.shape, b
     ((3, 8), (2, 8), array([1., 1., 1., 1., 1., 1., 1., 1.]))
     """
-    arrays, D, H = _check_layout(layout, weights, "weights")
-    return _from(layout, arrays, D, H, _sum_biases)
+    return get_layout(layout).pack_layer(weights)
 
 
 def grads_to_layout(layout: str, dWx: Array, dWh: Array, db: Array) -> dict[str, Array]:
@@ -378,23 +866,7 @@ def grads_to_layout(layout: str, dWx: Array, dWh: Array, db: Array) -> dict[str,
     >>> to_layout("torch", dWx, dWh, db)["bias_hh"]
     array([-0., -0., -0., -0., -0., -0., -0., -0.])
     """
-    check_choice("layout", layout, LAYOUTS)
-    dWx = float_array("dWx", dWx)
-    dWh = float_array("dWh", dWh)
-    check_dims("dWh", dWh, "(H, 4H)")
-    check_dims("dWx", dWx, "(D, 4H)")
-    D, H = dWx.shape[0], dWh.shape[0]
-    db = float_array("db", db)
-    because = f"dWx has D={D} rows and dWh has H={H} rows"
-    check_shape("dWx", dWx, (D, 4 * H), "(D, 4H)", because)
-    check_shape("dWh", dWh, (H, 4 * H), "(H, 4H)", because)
-    check_dims("db", db, "(4H,)")
-    check_shape("db", db, (4 * H,), "(4H,)", because)
-    check_same_dtype(("dWx", dWx), ("dWh", dWh), ("db", db))
-    out = _to(layout, dWx, dWh, db)
-    if layout == "torch":
-        out["bias_hh"] = out["bias_ih"].copy()
-    return out
+    return get_layout(layout).unpack_layer_grads(dWx, dWh, db)
 
 
 def grads_from_layout(layout: str, grads: Mapping[str, Array]) -> tuple[Array, Array, Array]:
@@ -412,8 +884,7 @@ def grads_from_layout(layout: str, grads: Mapping[str, Array]) -> tuple[Array, A
     >>> grads_from_layout("torch", g)[2]
     array([0., 1., 2., 3., 4., 5., 6., 7.])
     """
-    arrays, D, H = _check_layout(layout, grads, "grads")
-    return _from(layout, arrays, D, H, _check_equal_bias_grads("bias_ih", "bias_hh"))
+    return get_layout(layout).pack_layer_grads(grads)
 
 
 # ----------------------------------------------------------------------------------------
@@ -454,9 +925,9 @@ def _model_to_torch(
     sd: dict[str, Array] = {}
     for k in range(dims.L):
         p = f"layer{k}."
-        layer = _to("torch", tensors[p + "Wx"], tensors[p + "Wh"], tensors[p + "b"])
-        if grads:
-            layer["bias_hh"] = layer["bias_ih"].copy()
+        layer = _unpack(
+            TABLE["torch"], tensors[p + "Wx"], tensors[p + "Wh"], tensors[p + "b"], grads=grads
+        )
         for name in _TORCH_NAMES:
             sd[f"{prefix}{name}_l{k}"] = layer[name]
     sd[fc_prefix + "weight"] = np.ascontiguousarray(tensors["fc.W"].T)
@@ -483,12 +954,10 @@ def _model_from_torch(
     out: dict[str, Array] = {}
     for k in range(L):
         layer = {name: sd[f"{prefix}{name}_l{k}"] for name in _TORCH_NAMES}
-        arrays, D, H = _check_layout("torch", layer, f"layer {k} of the state_dict")
-        if grads:
-            pick = _check_equal_bias_grads(f"{prefix}bias_ih_l{k}", f"{prefix}bias_hh_l{k}")
-            Wx, Wh, b = _from("torch", arrays, D, H, pick)
-        else:
-            Wx, Wh, b = _from("torch", arrays, D, H, _sum_biases)
+        arrays, D, H = _check_layer(TABLE["torch"], layer, f"layer {k} of the state_dict")
+        Wx, Wh, b = _pack(
+            TABLE["torch"], arrays, D, H, grads=grads, name=f"{prefix}{{}}_l{k}".format
+        )
         out[f"layer{k}.Wx"], out[f"layer{k}.Wh"], out[f"layer{k}.b"] = Wx, Wh, b
         out[f"layer{k}.h0"] = stacked[0][k].copy()
         out[f"layer{k}.c0"] = stacked[1][k].copy()

@@ -305,7 +305,22 @@ def loss_unchecked(
     objective: str,
 ) -> tuple[Any, dict[str, Array]]:
     """The whole model, forward and backward, without argument checks."""
-    N, T, _ = x.shape
+    value, grads, _ = model_backward(params, x, y, L, head, objective, want_dx=False)
+    return value, grads
+
+
+def model_backward(
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array | IntArray,
+    L: int,
+    head: str,
+    objective: str,
+    *,
+    want_dx: bool,
+) -> tuple[Any, dict[str, Array], Array | None]:
+    """``(loss, grads, dx)`` of the model; ``dx`` (N, T, D) only with ``want_dx``. No checks."""
+    N, T, D = x.shape
     scores, feats, caches = scores_unchecked(params, x, L, head)
     H, W = caches[-1].H, params["fc.W"]
     if objective == "softmax":
@@ -320,9 +335,12 @@ def loss_unchecked(
         dscores_rows = np.ascontiguousarray(dscores.transpose(1, 0, 2)).reshape(T * N, -1)
         dfeats, dW, db = affine_rows_backward(dscores_rows, feats, W)
         dh_seq = np.ascontiguousarray(dfeats.reshape(T, N, H).transpose(0, 2, 1))
-    _, grads = stacked_backward_cols(dh_seq, caches, want_dx=False)
+    dx_rows, grads = stacked_backward_cols(dh_seq, caches, want_dx=want_dx)
     grads["fc.W"], grads["fc.b"] = dW, db
-    return value, {key: grads[key] for key in params}
+    dx = None
+    if dx_rows is not None:
+        dx = dx_rows.reshape(T, N, D).transpose(1, 0, 2).copy()
+    return value, {key: grads[key] for key in params}, dx
 
 
 def loss_value(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_python_blocks_run(code, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a block that writes a file writes it here
+    # the blocks are written for the repository root: what they import from examples/ is found
+    monkeypatch.setattr(sys, "path", [str(README.parent / "examples"), *sys.path])
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -294,3 +295,109 @@ def test_a_model_that_calls_sys_exit_is_exit_3(capsys, monkeypatch, exit_code):
     assert code == 3
     assert f"the checked code called sys.exit({exit_code}) during the check" in err
     assert out == ""
+
+
+# --------------------------------------------------------------------------------------------
+# gradcheck lstm --against MODULE:NAME
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DOC001 = f"{EXAMPLES / 'lstm_doc001.py'}:layer"
+
+
+def _user_module(tmp_path, body):
+    path = tmp_path / "mine.py"
+    path.write_text(
+        "import numpy as np\n"
+        "import lstm_ref\n"
+        "from lstm_ref import LSTMSubject, Run\n"
+        "P = lstm_ref.init_params(np.random.default_rng(0), N=2, D=3, H=2, C=2)\n"
+        "PARAMS = {k: P[k] for k in ('layer0.Wx', 'layer0.Wh', 'layer0.b')}\n" + body
+    )
+    return path
+
+
+def test_against_passes_and_fails_with_the_usual_exit_codes(capsys):
+    code, out, err = _run(capsys, "--against", DOC001)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "document 001's layer against lstm_ref (per_gate_col layout)"
+    assert lines[1].startswith("gradcheck passed (method reference, mode full, 1 calls")
+    assert any(line.startswith("Wfh ") for line in lines)
+    code, out, _ = _run(capsys, "--against", DOC001[:-5] + 'layer(bug="no_cell_carry")')
+    assert code == 1
+    assert "cell-state gradient carried back from the next step" in " ".join(out.split())
+
+
+def test_against_with_finite_differences_of_everything(capsys):
+    code, out, err = _run(
+        capsys, "--against", DOC001, "--fd", "all", "--mode", "sample", "--format", "json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    names = [i["name"] for i in data["inputs"]]
+    assert "Wfh" in names
+    assert "Wfh (fd)" in names
+    assert data["options"]["merged"][0]["mode"] == "sample"
+    assert next(i for i in data["inputs"] if i["name"] == "Wfh (fd)")["checked"] < 16
+
+
+def test_against_steps_and_batch(capsys):
+    code, out, _ = _run(capsys, "--against", DOC001, "--steps", "6", "--batch", "2", "--format",
+                        "json")  # fmt: skip
+    assert code == 0
+    h = json.loads(out)["inputs"][0]
+    assert (h["name"], h["shape"]) == ("h (forward)", [2, 6, 4])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--against", DOC001, "--layers", "3"], "--layers cannot be used with --against"),
+        (["--against", DOC001, "--dtype", "float32", "--head", "last"],
+         "--head, --dtype cannot be used with --against"),
+        (["--against", DOC001, "--mutant", "dh0_zero"], "--mutant cannot be used with --against"),
+        (["--fd", "all"], "--fd applies to --against only"),
+        (["--against", "examples/lstm_doc001.py"], "expected MODULE:NAME"),
+        (["--against", "no_such_module_xyz:f"], "no module named 'no_such_module_xyz'"),
+        (["--against", f"{EXAMPLES / 'lstm_doc001.py'}:nothing"], "has no attribute 'nothing'"),
+        (["--against", f"{EXAMPLES / 'lstm_doc001.py'}:BUGS"], "is a dict, expected a function"),
+        (["--against", f"{EXAMPLES / 'lstm_doc001.py'}:sigmoid(z=1)"],
+         "returned float64, expected an lstm_ref.LSTMSubject"),
+        (["--against", DOC001 + "(1)"], "keyword arguments and literal values"),
+        (["--against", DOC001 + "(bug=no_such)"], "is not a literal"),
+        (["--against", DOC001, "--layout", "torch"],
+         "--layout torch but .* is an LSTM in the per_gate_col layout"),
+    ],
+    ids=["layers", "head-dtype", "mutant", "fd-alone", "no-name", "module", "name", "not-callable",
+         "not-a-subject", "positional", "not-literal", "layout"],
+)  # fmt: skip
+def test_against_usage_errors_exit_2(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2, err
+    assert re.search(message, err), err
+    assert out == ""
+
+
+def test_against_user_code_that_raises_exits_3(capsys, tmp_path):
+    path = _user_module(
+        tmp_path,
+        "def build():\n"
+        "    raise RuntimeError('cannot build')\n"
+        "def broken():\n"
+        "    def run(p, x, dh):\n"
+        "        raise ValueError('forward failed')\n"
+        "    return LSTMSubject(run, PARAMS, 'packed', label='mine')\n"
+        "def shapes():\n"
+        "    def run(p, x, dh):\n"
+        "        return Run({'h': np.zeros((1, 1, 1))}, {})\n"
+        "    return LSTMSubject(run, PARAMS, 'packed', label='mine')\n",
+    )
+    for name, message in [
+        ("build", "raised RuntimeError: cannot build"),
+        ("broken", "running mine raised ValueError: forward failed"),
+        ("shapes", r"returned h \(forward\) of shape \(1, 1, 1\)"),
+    ]:
+        code, out, err = _run(capsys, "--against", f"{path}:{name}")
+        assert code == 3, (name, err)
+        assert re.search(message, err), err
+        assert out == ""

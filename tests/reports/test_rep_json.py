@@ -54,7 +54,7 @@ def test_the_schema_rejects_what_it_should():
 def test_header_versions_options_and_summary():
     result = H.failing_block()
     data = _strict_load(gc.report(result, "json", title="my layer"))
-    assert data["schema_version"] == "2.1"
+    assert data["schema_version"] == "2.2"
     assert data["tool"] == {"name": "gradcheck", "version": gc.__version__}
     assert data["environment"]["numpy"] == np.__version__
     assert data["title"] == "my layer"
