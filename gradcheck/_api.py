@@ -292,14 +292,42 @@ def _parse_options(
     return Options(**kw), wrt
 
 
+def _array_advice(x: object) -> str:
+    """How to turn ``x`` into the numpy array a check needs, by where ``x`` comes from."""
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        return "convert it with x.detach().cpu().numpy(), or check it with gradcheck.torch"
+    if module in ("jax", "jaxlib"):
+        return "convert it with np.asarray(x), or check it with gradcheck.jax"
+    if isinstance(x, list | tuple):
+        return "wrap it with np.asarray(x, dtype=np.float64)"
+    return "pass a numpy array of floats (np.asarray(x, dtype=np.float64))"
+
+
 def _validate_arrays(names: Sequence[str], arrays: Sequence[object], wrt: Sequence[int]) -> None:
     for k in wrt:
         name, x = names[k], arrays[k]
         if not isinstance(x, np.ndarray):
-            hint = " (wrap it with np.asarray(..., dtype=np.float64))"
+            shape = getattr(x, "shape", None)
+            dtype = getattr(x, "dtype", None)
+            what = type(x).__name__ + (
+                f" of shape {tuple(shape)} and dtype {dtype}" if shape is not None else ""
+            )
             raise InvalidArgumentError(
-                f"Expected a numpy array for input {name!r}, but got {name}={_show(x, 200)} "
-                f"(type={type(x).__name__}){hint}"[:300]
+                f"Expected a numpy array for input {name!r}, but got {name}={_show(x, 120)} "
+                f"(type={what}); {_array_advice(x)}"
+            )
+        if isinstance(x, np.matrix):
+            raise InvalidArgumentError(
+                f"input {name!r} is an np.matrix, whose * and ** mean matrix products; a check "
+                "differentiates a copy, which would be a plain array and change the meaning of "
+                "the function: pass np.asarray(x) and write the products with @"
+            )
+        if isinstance(x, np.ma.MaskedArray):
+            raise InvalidArgumentError(
+                f"input {name!r} is a masked array; a check differentiates a plain copy of it, "
+                "which would drop the mask: pass the data (x.data, or x.filled(value)) as the "
+                "input and the mask as another input left out of wrt"
             )
         if x.dtype == np.float16:
             raise InvalidArgumentError(

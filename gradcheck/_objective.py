@@ -126,6 +126,14 @@ class _OutputObjective:
 
     def _draw(self, outs: Sequence[NDArray[Any]], arrays: Sequence[object]) -> None:
         self.shapes = tuple(o.shape for o in outs)
+        for k, o in enumerate(outs):
+            if o.dtype.kind == "c":
+                raise InvalidOutputError(
+                    f"output {k} of {self.fn_name} is complex ({o.dtype}) at real inputs; a "
+                    "gradient check of a complex-valued function needs a convention for its "
+                    "derivative: return its real and imaginary parts as two real outputs "
+                    "(np.real(out), np.imag(out))"
+                )
         if self.cotangents is not None:
             given = (
                 self.cotangents if isinstance(self.cotangents, tuple | list) else (self.cotangents,)
@@ -420,3 +428,9 @@ def _check_finite_outputs(outs: Sequence[NDArray[Any]], who: str) -> None:
 def _check_finite_scalar(value: complex, who: str) -> None:
     if not np.isfinite(value):
         raise NonFiniteError(f"{who} returned {value} at the unperturbed inputs")
+    if np.iscomplexobj(value):
+        raise InvalidOutputError(
+            f"{who} returned the complex value {value} at real inputs; a gradient check of a "
+            "complex-valued function needs a convention for its derivative: check its real and "
+            "imaginary parts as two real functions (np.real, np.imag)"
+        )

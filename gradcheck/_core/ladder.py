@@ -42,6 +42,8 @@ FIRST = 0.25
 RATIO = 4.0
 #: the smallest and largest smaller step of a triple
 LOWEST, HIGHEST = 4.0**-6, 16.0
+#: a smaller or larger step is worth another triple while it lowers the threshold this much
+IMPROVING = 0.5
 #: at most this many lines of a batch are refined beyond the first triple
 DEEP_CAP = 256
 #: at most this many lines of a batch are evaluated again (per kind of recheck)
@@ -112,7 +114,9 @@ def refine(
     # which way each line moves: down for kinks (do they persist?) and for truncation, up for
     # noise; lines that are verified, or clearly mismatched, stay
     move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
-    active = best.kinky | (~ok & (best.status != Status.MISMATCH))
+    # truncation dominating a smooth line's estimate says its step is too large: a smaller one
+    # lowers the threshold (the detection floor) even once the line is verified
+    active = best.kinky | ((~ok | ~best.noisy) & (best.status != Status.MISMATCH))
     active &= np.cumsum(active) <= DEEP_CAP
     while True:
         base[active] *= move[active]
@@ -132,7 +136,7 @@ def refine(
         take = confirmed | (smooth & (best.kinky[idx] | (v.threshold < best.threshold[idx])))
         _assign(best, idx[take], v, take)
         deciding[idx[take]] = base[idx[take]]
-        improving = v.threshold < last_thr[idx]
+        improving = v.threshold < IMPROVING * last_thr[idx]
         last_kinky[idx] = v.kinky
         last_thr[idx] = v.threshold
         now_ok = verified(
@@ -143,10 +147,13 @@ def refine(
             best.noisy[idx],
         )
         # a newly kinky line gets one more (smaller) triple to confirm; a smooth one goes on
-        # while it is unverified and the threshold still falls (or it just stopped looking kinky)
+        # while the threshold still falls clearly (or it just stopped looking kinky): upward
+        # while it is unverified, downward while truncation dominates or it is unverified
         newly = v.kinky & ~was
         move[idx[newly]] = 1 / RATIO
-        active[idx] = newly | (smooth & ~now_ok & (improving | was))
+        down = move[idx] < 1
+        worth = ~now_ok | (down & ~v.noisy)
+        active[idx] = newly | (smooth & worth & (improving | was))
     status = best.status.copy()
     ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
     # kinky verdicts keep their status from the kink test (a kink, or a mismatch when the

@@ -46,8 +46,8 @@ class Line:
 
 
 class ElementLines(Line):
-    """One line per element ``idx`` of input ``k``, with steps from ``rule`` on the scale
-    ``max(1, |x|)`` of each element."""
+    """One line per element ``idx`` of input ``k``, with steps from ``rule`` on the scale of each
+    element (``CheckState.xscale``)."""
 
     def __init__(self, state: CheckState, k: int, idx: NDArray[np.intp], rule: StepRule) -> None:
         self.state = state
@@ -58,7 +58,7 @@ class ElementLines(Line):
         self.a = state.grads[k].reshape(-1)[idx]
         self.count = len(idx)
         self.scale = float(np.max(np.abs(state.grads[k])))
-        self.length = np.maximum(1.0, np.abs(self.x.astype(np.float64)))
+        self.length = state.xscale(k).reshape(-1)[idx]
         # slopes far below the input's largest are judged against a share of it (see
         # ``verified``): their steps are chosen for that size, not for a slope that may be 0
         slope = np.maximum(np.abs(self.a), VERIFY_NU * self.scale)

@@ -223,8 +223,7 @@ class ComplexStep(Method):
 
     def elements(self, state: CheckState, k: int, idx: NDArray[np.intp]) -> Verdicts:
         a = state.grads[k].reshape(-1)[idx]
-        xf = np.real(state.work[k].reshape(-1)[idx]).astype(np.float64)
-        h = self.tau_c * np.maximum(1.0, np.abs(xf))
+        h = self.tau_c * state.xscale(k).reshape(-1)[idx]
         cx = self.cwork[k].reshape(-1)[idx]
         probes = [(k, int(j), v) for j, v in zip(idx, cx + 1j * h, strict=True)]
         values = state.ev.probes(probes, self.cwork)

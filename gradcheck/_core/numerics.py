@@ -282,7 +282,8 @@ def scales(
     dtypes: list[np.dtype[Any]],
 ) -> Scales:
     """Scales of a check with gradients ``grads`` of ``inputs`` (keyed alike) at value ``f0``."""
-    eps = max(float(np.finfo(dt).eps) for dt in dtypes)
+    # the check's own arithmetic is float64: extended precision gains nothing beyond it
+    eps = max([float(np.finfo(dt).eps) for dt in dtypes] + [float(np.finfo(np.float64).eps)])
     # rounding noise of one evaluation, before it is measured: relative to the magnitude of the
     # terms summed into the value, not to the value itself, which may cancel to near 0;
     # sum |g_j x_j| (the size of the first-order terms) stands in for it when the function does

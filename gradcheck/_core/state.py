@@ -185,9 +185,17 @@ class CheckState:
         return max(self.scales.noise_guess, self.opts.nondet_tol)
 
     def xscale(self, k: int) -> F64:
-        """``max(1, |x|)`` of input ``k``: the scale of its steps (computed once)."""
+        """The scale of each element of input ``k``, in the input's own units (computed once).
+
+        ``max(|x|, rms(x))``: an element's magnitude, or the input's typical one for elements
+        near zero; 1 only for an input that is zero everywhere (nothing else gives a unit).
+        Steps and directions are measured on it, so a check behaves the same whatever the
+        input's units.
+        """
         if k not in self._xscales:
-            self._xscales[k] = np.maximum(1.0, np.abs(self.work[k]))
+            x = np.abs(self.work[k].astype(np.float64))
+            rms = float(np.sqrt(np.mean(x * x)))
+            self._xscales[k] = np.maximum(x, rms) if rms > 0 else np.ones_like(x)
         return self._xscales[k]
 
     def size(self, k: int) -> int:
