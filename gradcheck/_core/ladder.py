@@ -9,8 +9,9 @@ are judged on triples of steps ``(s, 2s, 4s)`` (:func:`~.numerics.confirm`), fir
 smaller or larger:
 
 * a line *kinky* on one triple (one-sided slopes whose jump does not shrink with the step) is a
-  kink only if it is kinky on the next smaller triple too; otherwise the large step was the cause
-  and the line goes on as a smooth one;
+  kink only if it stays kinky on the next smaller triples (``KINK_TRIPLES`` in a row, down to the
+  smallest step tried); otherwise the large step was the cause and the line goes on as a smooth
+  one;
 * a smooth, unverified line moves its step down when truncation dominates its error estimate,
   up when rounding noise does, and stops when it is verified or the threshold no longer falls;
   its verdict is the one of its lowest threshold;
@@ -25,6 +26,7 @@ the same point is intermittently non-deterministic, and its "mismatch" would be 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +44,8 @@ FIRST = 0.25
 RATIO = 4.0
 #: the smallest and largest smaller step of a triple
 LOWEST, HIGHEST = 4.0**-6, 16.0
+#: a kink is confirmed on this many consecutive triples, each 4 times smaller
+KINK_TRIPLES = 3
 #: a smaller or larger step is worth another triple while it lowers the threshold this much
 IMPROVING = 0.5
 #: at most this many lines of a batch are refined beyond the first triple
@@ -91,10 +95,12 @@ def refine(
     floor: F64,
     noise: float,
     flagged: NDArray[np.bool_],
+    stage1_noisy: NDArray[np.bool_],
     user: bool = True,
 ) -> Verdicts:
-    """Verdicts of the suspect lines ``sel`` of a batch (``stage1``: their stage-1 points;
-    ``flagged``: which of them stage 1 found over their threshold)."""
+    """Verdicts of the lines ``sel`` of a batch (``stage1``: their stage-1 points; ``flagged``:
+    which of them stage 1 found over their threshold; ``stage1_noisy``: where rounding, not
+    truncation, dominated stage 1's estimate)."""
     sc, tol = state.scales, state.tol
     floor = floor + FLOOR_A * lines.analytic_noise(sel)
     points = _Points(lines, sel, {m: _copy(e) for m, e in stage1.items()})
@@ -105,18 +111,17 @@ def refine(
         e1, e2, e4 = points.triple(base, idx)
         return confirm(e1, e2, e4, sc.f0, floor[idx], noise, sc.noise_guess, tol, user)
 
-    best = judge(FIRST, np.arange(n))
-    deciding = np.full(n, FIRST)  # the smaller step of the triple each verdict comes from
-    base = np.full(n, FIRST)  # the triple each line was last judged on
-    last_kinky = best.kinky.copy()
+    # the first triple: around stage 1's step, below it when truncation dominated stage 1's
+    # estimate (the step may be too large), above it when rounding did
+    base = np.where(stage1_noisy, 1.0, FIRST)
+    best = _judge_bases(judge, base, np.arange(n), _empty(n))
+    deciding = base.copy()  # the smaller step of the triple each verdict comes from
+    run = best.kinky.astype(int)  # consecutive kinky triples, down from the first one seen
     last_thr = best.threshold.copy()
-    ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
-    # which way each line moves: down for kinks (do they persist?) and for truncation, up for
-    # noise; lines that are verified, or clearly mismatched, stay
+    # which way each line moves: down for kinks (do they persist?) and where truncation
+    # dominates, up where rounding does; a declared mismatch stays
     move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
-    # truncation dominating a smooth line's estimate says its step is too large: a smaller one
-    # lowers the threshold (the detection floor) even once the line is verified
-    active = best.kinky | ((~ok | ~best.noisy) & (best.status != Status.MISMATCH))
+    active = best.kinky | (best.status != Status.MISMATCH)
     active &= np.cumsum(active) <= DEEP_CAP
     while True:
         base[active] *= move[active]
@@ -124,36 +129,25 @@ def refine(
         idx = np.flatnonzero(active)
         if not len(idx):
             break
-        v = Refined(*(np.empty(len(idx), dtype=a.dtype) for a in _arrays(best)))
-        for b in np.unique(base[idx]):  # one batch per step (lines may move apart)
-            part = base[idx] == b
-            _put(v, part, judge(float(b), idx[part]))
-        was = last_kinky[idx]
-        # kinky on two consecutive triples: a kink (the smaller triple's verdict)
-        confirmed = was & v.kinky
-        # smooth now: the large step made the "kink", or the new step lowers the threshold
+        v = _judge_bases(judge, base[idx], idx, _empty(len(idx)))
+        was = run[idx] > 0
+        run[idx] = np.where(v.kinky, run[idx] + 1, 0)
+        # kinky on KINK_TRIPLES consecutive triples, 4 times smaller each: a kink (the smallest
+        # triple's verdict); a jump that a large step made vanishes on smaller ones
+        confirmed = run[idx] >= KINK_TRIPLES
         smooth = ~v.kinky
-        take = confirmed | (smooth & (best.kinky[idx] | (v.threshold < best.threshold[idx])))
+        kinky_so_far = v.kinky & ~confirmed
+        take = confirmed | kinky_so_far & best.kinky[idx]
+        take |= smooth & (best.kinky[idx] | (v.threshold < best.threshold[idx]))
         _assign(best, idx[take], v, take)
         deciding[idx[take]] = base[idx[take]]
         improving = v.threshold < IMPROVING * last_thr[idx]
-        last_kinky[idx] = v.kinky
         last_thr[idx] = v.threshold
-        now_ok = verified(
-            best.threshold[idx],
-            best.analytic[idx],
-            best.numeric[idx],
-            _scale(scale, idx),
-            best.noisy[idx],
-        )
-        # a newly kinky line gets one more (smaller) triple to confirm; a smooth one goes on
-        # while the threshold still falls clearly (or it just stopped looking kinky): upward
-        # while it is unverified, downward while truncation dominates or it is unverified
-        newly = v.kinky & ~was
-        move[idx[newly]] = 1 / RATIO
-        down = move[idx] < 1
-        worth = ~now_ok | (down & ~v.noisy)
-        active[idx] = newly | (smooth & worth & (improving | was))
+        # a kinky line goes on down until confirmed; a smooth one goes on while its threshold
+        # still falls clearly (or it just stopped looking kinky); a verdict on a threshold that
+        # falls no more is as good as this function allows
+        move[idx[v.kinky]] = 1 / RATIO
+        active[idx] = kinky_so_far | (smooth & (improving | was) & (v.status != Status.MISMATCH))
     status = best.status.copy()
     ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
     # kinky verdicts keep their status from the kink test (a kink, or a mismatch when the
@@ -173,10 +167,6 @@ def refine(
 _NAMES = ("numeric", "analytic", "error_estimate", "threshold", "status", "kinky", "noisy")
 
 
-def _arrays(r: Refined) -> list[NDArray[np.generic]]:
-    return [getattr(r, name) for name in _NAMES]
-
-
 def _put(into: Refined, where: NDArray[np.bool_], v: Refined) -> None:
     for name in _NAMES:
         getattr(into, name)[where] = getattr(v, name)
@@ -186,8 +176,25 @@ def _copy(e: Eval) -> Eval:
     return Eval(e.fp.copy(), e.fm.copy(), e.dp.copy(), e.dm.copy(), e.analytic.copy())
 
 
-def _scale(scale: float | F64, idx: NDArray[np.intp]) -> float | F64:
-    return scale if np.ndim(scale) == 0 else np.asarray(scale)[idx]
+def _empty(n: int) -> Refined:
+    def f() -> F64:
+        return np.empty(n)
+
+    flags = np.zeros(n, dtype=bool)
+    return Refined(f(), f(), f(), f(), np.zeros(n, dtype=np.int8), flags, flags.copy())
+
+
+def _judge_bases(
+    judge: Callable[[float, NDArray[np.intp]], Refined],
+    bases: F64,
+    idx: NDArray[np.intp],
+    into: Refined,
+) -> Refined:
+    """Judge lines ``idx`` on the triples of their own ``bases`` (one batch per base)."""
+    for b in np.unique(bases):
+        part = bases == b
+        _put(into, part, judge(float(b), idx[part]))
+    return into
 
 
 def _assign(best: Refined, where: NDArray[np.intp], v: Refined, take: NDArray[np.bool_]) -> None:

@@ -95,7 +95,7 @@ class FiniteDifference(Method):
         if suspect.any():
             sel = np.flatnonzero(suspect)
             sub = {m: e.select(sel) for m, e in evals.items()}
-            v = refine(state, lines, sel, sub, floor[sel], noise, flagged[sel], user)
+            v = refine(state, lines, sel, sub, floor[sel], noise, flagged[sel], noisy[sel], user)
             numeric[sel], err[sel], thr[sel], status[sel] = (
                 v.numeric,
                 v.error_estimate,
