@@ -6,15 +6,17 @@ import dataclasses
 import difflib
 import inspect
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from datetime import timedelta
 from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._annotations import Annotation
-from ._core import METHODS, MODES, Options, check_picklable, run_check
+from ._core import METHODS, MODES, Budget, Options, check_picklable, run_check
 from ._diagnose import diagnose
 from ._errors import (
     GradcheckError,
@@ -53,9 +55,10 @@ class CheckOptions(TypedDict, total=False):
         ``"full"``: every element. ``"sample"``: ``samples`` seeded elements per input, always
         including the first and last element. ``"directional"``: ``directions`` random directions
         per input, ``<g, u>`` against the directional derivative. ``"auto"`` (default): full when
-        it costs at most ``budget`` calls; otherwise ``directions`` random directions over all
-        inputs jointly, and when that fails, a directional screen per input and element-wise
-        localization (full, or bisection) of the inputs that failed.
+        it fits the ``budget``; otherwise screens that spend ``screen``: directions with random
+        signs over blocks of each input (one common block size, at least one block per input),
+        then the failing blocks split in halves down to their wrong elements, within the
+        ``budget``.
     seed : int
         Seeds the cotangents, samples and directions (default 0): results are reproducible.
     rtol, atol : float
@@ -67,8 +70,13 @@ class CheckOptions(TypedDict, total=False):
         Elements per input in ``mode="sample"`` (default 10).
     directions : int
         Random directions per screen (default 2).
-    budget : int
-        Function calls ``mode="auto"`` may spend on a full check (default 4000).
+    budget : int or str or datetime.timedelta
+        What ``mode="auto"`` may spend in all (default 4000 calls): a number of calls, or a
+        duration (``"2.5s"``, ``"500ms"``, ``"2min"`` or a ``timedelta``, turned into calls by
+        the time one call takes). A full check is run when it fits.
+    screen : int or str or datetime.timedelta
+        What ``mode="auto"`` spends on its screens when a full check does not fit (default 128
+        calls); more buys a lower detection floor (smaller blocks), up to the ``budget``.
     kinks : {"report", "fail", "skip"}
         Elements where the function is not differentiable (one-sided slopes disagree and the
         analytic value lies between them): reported without failing (default), counted as
@@ -100,7 +108,8 @@ class CheckOptions(TypedDict, total=False):
     safety: float
     samples: int
     directions: int
-    budget: int
+    budget: int | str | timedelta
+    screen: int | str | timedelta
     kinks: Literal["report", "fail", "skip"]
     executor: Executor
     annotations: Mapping[str, object]
@@ -153,6 +162,29 @@ def _float_option(name: str, value: object, *, positive: bool = False) -> float:
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
         raise _expected(name, expected, value)
     return number
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|min)\s*")
+_UNIT = {"ms": 1e-3, "s": 1.0, "min": 60.0}
+
+
+def _budget_option(name: str, value: object) -> Budget:
+    """A budget: a number of calls, or a duration (a string such as "2.5s", or a timedelta)."""
+    expected = 'a number of calls (an int >= 1), or a duration such as "2.5s" or a timedelta'
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, str):
+        match = _DURATION.fullmatch(value)
+        if match is None:
+            raise _expected(name, expected, value)
+        seconds = float(match[1]) * _UNIT[match[2]]
+    elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return Budget(calls=_int_option(name, value, 1, _COUNT_MAX))
+    else:
+        raise _expected(name, expected, value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise _expected(name, expected, value)
+    return Budget(seconds=seconds)
 
 
 def _progress_option(progress: object) -> Callable[[int, int], None] | None:
@@ -239,9 +271,12 @@ def _parse_options(
         kw["safety"] = _float_option("safety", options["safety"], positive=True)
     if "nondet_tol" in options:
         kw["nondet_tol"] = _float_option("nondet_tol", options["nondet_tol"])
-    for key in ("samples", "directions", "budget"):
+    for key in ("samples", "directions"):
         if key in options:
             kw[key] = _int_option(key, options[key], 1, _COUNT_MAX)
+    for key in ("budget", "screen"):
+        if key in options:
+            kw[key] = _budget_option(key, options[key])
     executor = options.get("executor")
     if executor is not None and not isinstance(executor, Executor):
         raise _expected("executor", "a concurrent.futures.Executor", executor)

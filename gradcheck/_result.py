@@ -73,8 +73,10 @@ class ElementCheck:
 class DirectionCheck:
     """The verdict on one directional derivative ``<g, u>`` against finite differences.
 
-    ``inputs`` names the inputs the direction spans (all checked inputs for a joint screen).
-    Values are derivatives along the direction, in the inputs' scaled units.
+    ``inputs`` names the inputs the direction spans (all checked inputs for a joint screen);
+    ``elements``, for a direction over a block of one input, the range ``(start, stop)`` of the
+    block's flat indices (None: the whole input). Values are derivatives along the direction, in
+    the inputs' scaled units.
     """
 
     inputs: tuple[str, ...]
@@ -84,6 +86,7 @@ class DirectionCheck:
     error_estimate: float
     threshold: float
     status: Status
+    elements: tuple[int, int] | None = None
 
     @property
     def passed(self) -> bool:

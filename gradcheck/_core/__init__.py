@@ -18,6 +18,6 @@ from .check import run_check
 from .evaluator import check_picklable
 from .methods import METHODS
 from .modes import MODES
-from .state import Options
+from .state import Budget, Options
 
-__all__ = ["METHODS", "MODES", "Options", "check_picklable", "run_check"]
+__all__ = ["METHODS", "MODES", "Budget", "Options", "check_picklable", "run_check"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -65,6 +66,8 @@ class Evaluator:
         self.calls = 0
         self.backward_calls = 0
         self.planned = 0
+        #: the time of one evaluation, once measured (see :meth:`value`)
+        self.seconds_per_call = 0.0
 
     # ---- bookkeeping --------------------------------------------------------------------------
 
@@ -162,6 +165,7 @@ class Evaluator:
 
         ``tolerant``: NaN instead of an error when the function raises or is not finite there.
         """
+        start = time.perf_counter()
         try:
             v: complex = self.objective(arrays)
         except GradcheckError:
@@ -178,6 +182,8 @@ class Evaluator:
                 during=f"evaluation {where}",
             ) from exc
         self.calls += 1
+        if not self.seconds_per_call:
+            self.seconds_per_call = time.perf_counter() - start
         if not np.isfinite(v):
             if tolerant:
                 return math.nan

@@ -101,7 +101,11 @@ class DirectionLine(Line):
         slope: float | None = None,
     ) -> None:
         self.state = state
-        self.ks = self.inputs = tuple(ks)
+        self.ks = tuple(ks)
+        # the noise of the function barely depends on which inputs move (its terms are those
+        # of the unperturbed point); one measurement over all checked inputs serves every
+        # direction, however many blocks are screened
+        self.inputs = state.wrt
         self.scaled = scaled
         self.slope = slope
         self.scale = sum(float(np.sum(np.abs(state.grads[k] * scaled[k]))) for k in self.ks)

@@ -58,68 +58,100 @@ def directional(state: CheckState) -> str:
 
 
 def auto(state: CheckState) -> str:
-    """Full when it fits the budget; otherwise a joint directional screen, localized on failure."""
+    """Full when it fits the budget; otherwise block screens per input, then localization.
+
+    The screens spend ``screen`` (calls or seconds): every input gets block directions of one
+    common block size (at least one block per input, so a large input cannot hide a small one:
+    each screen sees one input only, with the same weight on every element of its block). A
+    block that fails, or cannot be verified, is split in halves until its wrong elements are
+    checked one by one; when both halves of a block fail, the error is spread over it, and a
+    sample of its elements is checked instead of splitting further. Localization spends what is
+    left of ``budget``; a block it could not reach is still reported, with its range.
+    """
     total = _total(state)
     cost = total * state.method.calls_per_element
-    if cost <= state.opts.budget:
+    budget = state.calls_for(state.opts.budget)
+    if cost <= budget - state.ev.calls:
         state.notes.append(f"auto: {total} elements ({cost} calls) within the budget; full")
         return full(state)
-    state.notes.append(
-        f"auto: {total} elements ({cost} calls) over the budget of {state.opts.budget}; "
-        "directional screen"
-    )
+    screen = min(state.calls_for(state.opts.screen), budget)
     per = state.method.calls_per_direction
-    state.ev.plan(state.ev.calls + state.opts.directions * per)
-    screens = [state.check_direction(state.wrt) for _ in range(state.opts.directions)]
-    state.screens.extend(screens)
-    if all(s.status == Status.OK for s in screens):
-        return "directional"
-    # localize: which inputs fail on their own, then which elements
-    state.notes.append("auto: the joint screen failed; screening inputs one by one")
-    remaining = state.opts.budget
-    for k in state.wrt:
-        before = state.ev.calls
-        state.check_directions(k, state.opts.directions)
-        remaining -= state.ev.calls - before
-    for k in state.wrt:
-        if all(d.status == Status.OK for d in state.directions[k]):
-            continue
-        size = state.size(k)
-        per_element = state.method.calls_per_element
-        before = state.ev.calls
-        if size * per_element <= max(remaining, 0):
-            state.check_elements(k, np.arange(size))
-            state.notes.append(f"auto: {state.names[k]} checked element by element")
+    blocks = _blocks(state, max(len(state.wrt), screen // per))
+    sizes = sorted({hi - lo for _, lo, hi in blocks})
+    state.notes.append(
+        f"auto: {total} elements ({cost} calls) over the budget of {budget}; screened with "
+        f"{len(blocks)} block directions of {sizes[-1] if sizes else 0} elements or fewer"
+    )
+    state.ev.plan(state.ev.calls + len(blocks) * per)
+    failing = [
+        (k, lo, hi)
+        for k, lo, hi in blocks
+        if state.check_block(k, lo, hi).status in (Status.MISMATCH, Status.UNVERIFIED)
+    ]
+    if failing:
+        _localize(state, failing, budget)
+    return "screen"
+
+
+#: a block this small is checked element by element
+LEAF = 8
+
+
+def _blocks(state: CheckState, count: int) -> list[tuple[int, int, int]]:
+    """At most ``count`` contiguous blocks over the checked inputs, of one common size (an
+    input smaller than it is one block)."""
+    sizes = [state.size(k) for k in state.wrt]
+    lo_b, hi_b = 1, max(sizes)
+    while lo_b < hi_b:  # the smallest block size whose blocks fit in count
+        mid = (lo_b + hi_b) // 2
+        if sum(-(-n // mid) for n in sizes) <= count:
+            hi_b = mid
         else:
-            _bisect(state, k, max(remaining, 16 * per_element * state.opts.directions))
-        remaining -= state.ev.calls - before
-    return "directional"
+            lo_b = mid + 1
+    out = []
+    for k, n in zip(state.wrt, sizes, strict=True):
+        parts = -(-n // lo_b)
+        bounds = np.linspace(0, n, parts + 1).round().astype(int)
+        out += [(k, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return out
 
 
-def _bisect(state: CheckState, k: int, budget: int) -> None:
-    """Group testing: split a failing input in halves, test each with a random direction."""
-    size = state.size(k)
-    start = state.ev.calls
-    queue: list[tuple[int, int]] = [(0, size // 2), (size // 2, size)]
-    leaves: list[NDArray[np.intp]] = []
-    while queue and state.ev.calls - start < budget:
-        lo, hi = queue.pop(0)
-        if hi - lo <= 8:
-            leaves.append(np.arange(lo, hi))
-            if sum(len(x) for x in leaves) >= 64:
-                break
-            continue
-        if state.check_direction((k,), block=(lo, hi), record=False).status == Status.OK:
+def _localize(state: CheckState, failing: list[tuple[int, int, int]], budget: int) -> None:
+    queue = list(failing)
+    spread = 0
+    while queue:
+        if state.ev.calls >= budget:
+            where = ", ".join(f"{state.names[k]}[{lo}:{hi}]" for k, lo, hi in queue[:6])
+            more = f" and {len(queue) - 6} more" if len(queue) > 6 else ""
+            state.notes.append(
+                f"auto: the budget ran out before localizing the failing blocks {where}{more} "
+                "(flat indices); a larger budget names their elements"
+            )
+            return
+        k, lo, hi = queue.pop(0)
+        if hi - lo <= LEAF:
+            state.check_elements(k, np.arange(lo, hi))
             continue
         mid = (lo + hi) // 2
-        queue.extend([(lo, mid), (mid, hi)])
-    if leaves:
-        state.check_elements(k, np.concatenate(leaves))
-    state.notes.append(
-        f"auto: {state.names[k]} localized by bisection ({state.ev.calls - start} calls"
-        + ("; stopped at the budget" if queue else "")
-        + ")"
-    )
+        halves = [(k, lo, mid), (k, mid, hi)]
+        bad = [
+            half
+            for half in halves
+            if state.check_block(*half).status in (Status.MISMATCH, Status.UNVERIFIED)
+        ]
+        if len(bad) == 2 or not bad:
+            # both halves wrong: the error is spread over the block; neither: it sits in no
+            # half alone. Either way a sample of its elements says where, cheaper than splitting
+            spread += 1
+            sample = np.unique(np.linspace(lo, hi - 1, 2 * LEAF).round().astype(np.intp))
+            state.check_elements(k, sample)
+            continue
+        queue += bad
+    if spread:
+        state.notes.append(
+            f"auto: {spread} failing block(s) wrong throughout: a sample of their elements "
+            "was checked one by one"
+        )
 
 
 #: the modes by public name

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -39,6 +39,17 @@ class MethodLike(Protocol):
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A number of calls, or of seconds (turned into calls by the time of one call)."""
+
+    calls: int | None = None
+    seconds: float | None = None
+
+    def public(self) -> object:
+        return self.calls if self.seconds is None else f"{self.seconds:g}s"
+
+
+@dataclass(frozen=True)
 class Options:
     """Validated options (see ``gradcheck.CheckOptions`` for their meaning)."""
 
@@ -50,7 +61,8 @@ class Options:
     safety: float = 4.0
     samples: int = 10
     directions: int = 2
-    budget: int = 4000
+    budget: Budget = Budget(calls=4000)
+    screen: Budget = Budget(calls=128)
     kinks: str = "report"
     executor: Executor | None = None
     annotations: dict[str, Annotation] = field(default_factory=dict)
@@ -73,7 +85,8 @@ class Options:
             "safety": self.safety,
             "samples": self.samples,
             "directions": self.directions,
-            "budget": self.budget,
+            "budget": self.budget.public(),
+            "screen": self.screen.public(),
             "kinks": self.kinks,
             "executor": None if self.executor is None else type(self.executor).__name__,
             "nondet_tol": self.nondet_tol,
@@ -269,6 +282,30 @@ class CheckState:
         state = self.elements.setdefault(k, ElementState.empty(self.size(k)))
         state.store(idx, verdicts)
 
+    def calls_for(self, budget: Budget) -> int:
+        """``budget`` in calls (a budget in seconds, by the time one call took)."""
+        if budget.seconds is None:
+            assert budget.calls is not None
+            return budget.calls
+        return int(budget.seconds / max(self.ev.seconds_per_call, 1e-9))
+
+    def check_block(self, k: int, lo: int, hi: int, record: bool = True) -> DirectionCheck:
+        """Check the direction with random signs over elements ``lo:hi`` (flat) of input ``k``.
+
+        Every element of the block has the same weight ``1/sqrt(hi - lo)`` in the direction, so
+        an error in any one of them moves the directional derivative by as much.
+        """
+        size = self.size(k)
+        signs = self.rng.choice([-1.0, 1.0], size=hi - lo) / math.sqrt(hi - lo)
+        u = np.zeros(size)
+        u[lo:hi] = signs
+        scaled = {k: u.reshape(self.work[k].shape) * self.xscale(k)}
+        check = self._judge_direction((k,), scaled, record=False)
+        check = replace(check, elements=None if (lo, hi) == (0, size) else (lo, hi))
+        if record:
+            self.directions[k].append(check)
+        return check
+
     def check_directions(self, k: int, count: int) -> None:
         """Check ``count`` random directions over input ``k`` alone and record them."""
         for _ in range(count):
@@ -277,12 +314,17 @@ class CheckState:
     def check_direction(
         self, ks: Sequence[int], block: tuple[int, int] | None = None, record: bool = True
     ) -> DirectionCheck:
-        """Check one random direction over inputs ``ks`` (over elements ``block`` of each).
+        """Check one random (Gaussian) direction over inputs ``ks`` (over elements ``block``).
 
         With ``record``, a direction over one input is kept in that input's result.
         """
         u = self.direction(ks, block)
         scaled = {k: u[k] * self.xscale(k) for k in ks}
+        return self._judge_direction(ks, scaled, record)
+
+    def _judge_direction(
+        self, ks: Sequence[int], scaled: dict[int, F64], record: bool
+    ) -> DirectionCheck:
         gmag = sum(float(np.sum(np.abs(self.grads[k] * scaled[k]))) for k in ks)
         floor = np.array([FLOOR_C * self.scales.eps * gmag])
         verdicts = self.method.direction(self, ks, scaled, floor)
@@ -300,4 +342,4 @@ class CheckState:
         return check
 
 
-__all__ = ["CheckState", "ElementState", "Options"]
+__all__ = ["Budget", "CheckState", "ElementState", "Options"]

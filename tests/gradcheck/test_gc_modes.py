@@ -59,17 +59,21 @@ def test_sample_mode_checks_k_elements_including_the_ends():
 def test_directional_mode_costs_two_calls_per_direction_per_input():
     result = gc.check_grad(sin_sum, sin_sum_grad, _inputs(), mode="directional", directions=3)
     assert result.passed
-    assert result.calls == BASE + 2 * NOISE + 2 * 3 * 2
+    assert result.calls == BASE + NOISE + 2 * 3 * 2  # one noise measurement for directions
     assert all(len(r.directions) == 3 and r.checked == 0 for r in result.inputs.values())
 
 
 def test_auto_is_full_within_budget_and_a_joint_screen_beyond():
     small = gc.check_grad(sin_sum, sin_sum_grad, _inputs())
     assert small.mode_used == "full"
-    large = gc.check_grad(sin_sum, sin_sum_grad, _inputs(), budget=50, directions=2)
-    assert large.mode_used == "directional"
-    assert large.calls == BASE + NOISE + 2 * 2
-    assert len(large.screens) == 2
+    large = gc.check_grad(sin_sum, sin_sum_grad, _inputs(), budget=60, screen=20)
+    assert large.mode_used == "screen"
+    # the screen: 10 block directions of 2 calls, blocks of 4 elements or fewer: 8 over x
+    # (30 elements) and 2 over y (6)
+    blocks = [d for r in large.inputs.values() for d in r.directions]
+    assert len(blocks) == 10
+    assert {r.name: len(r.directions) for r in large.inputs.values()} == {"x": 8, "y": 2}
+    assert large.calls == BASE + NOISE + 2 * 10
     assert large.passed
 
 
@@ -91,7 +95,7 @@ def test_auto_localizes_a_single_wrong_element_in_a_large_input():
     x = np.random.default_rng(1).uniform(-1, 1, (60, 50))
     result = gc.check_grad(_big_fn, _big_grad_bug, {"x": x}, budget=1000)
     assert not result.passed
-    assert result.mode_used == "directional"
+    assert result.mode_used == "screen"
     r = result.inputs["x"]
     assert r.worst is not None
     assert r.worst.index == (31, 7)
