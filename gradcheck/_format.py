@@ -11,6 +11,8 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ._breakdown import Breakdown, breakdowns, groups, has_groups, runs
 
 if TYPE_CHECKING:
@@ -107,10 +109,22 @@ def run_line(result: CheckResult) -> str:
     return f"method {result.method}, mode {mode}, {result.calls} calls, {result.wall_time:.3g} s"
 
 
+def _block(r: InputResult, d: DirectionCheck) -> str:
+    """Where a direction over a block lies: the first and last index of the block (C order)."""
+    assert d.elements is not None
+    lo, hi = d.elements
+    first = index(tuple(int(i) for i in np.unravel_index(lo, r.shape)))
+    last = index(tuple(int(i) for i in np.unravel_index(hi - 1, r.shape)))
+    return f"{first}..{last}"
+
+
 def verdict(r: InputResult) -> str:
     """The verdict cell of an input: ``ok``, ``FAIL n`` (with kinks), or their directional kind."""
     if r.checked == 0 and r.directions:
-        return "ok (dir)" if r.passed else "FAIL (dir)"
+        if r.passed:
+            return "ok (dir)"
+        failed = sum(not d.passed for d in r.directions)
+        return f"FAIL {failed}/{len(r.directions)} dir"
     kinks = f"{len(r.kinks)} kink{'s' if len(r.kinks) != 1 else ''}"
     if r.passed:
         return "ok" + (f", {kinks}" if r.kinks else "")
@@ -350,6 +364,13 @@ def format_text(result: CheckResult, *, notes: bool = False, title: str | None =
             mismatch_lines += wrap_parts(f"{r.name}: mismatches at", _listing(idx))
         if r.kinks:
             mismatch_lines += wrap_parts(f"{r.name}: kinks at", _listing(list(r.kinks)))
+        blocks = [
+            _block(r, d)
+            for d in r.directions
+            if not d.passed and not r.mismatches and d.elements is not None
+        ]
+        if blocks:
+            mismatch_lines += wrap_parts(f"{r.name}: failing directions over", blocks)
     if mismatch_lines:
         lines += ["", *mismatch_lines]
     if notes and result.notes:

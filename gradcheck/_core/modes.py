@@ -74,7 +74,8 @@ def auto(state: CheckState) -> str:
     if cost <= budget - state.ev.calls:
         state.notes.append(f"auto: {total} elements ({cost} calls) within the budget; full")
         return full(state)
-    screen = min(state.calls_for(state.opts.screen), budget)
+    # the screen within what is left of the budget (the noise level is measured first, once)
+    screen = min(state.calls_for(state.opts.screen), budget - state.ev.calls - 9)
     per = state.method.calls_per_direction
     blocks = _blocks(state, max(len(state.wrt), screen // per))
     sizes = sorted({hi - lo for _, lo, hi in blocks})

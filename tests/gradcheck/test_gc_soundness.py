@@ -428,3 +428,55 @@ def test_array_subclasses_that_change_meaning_are_refused(make, message):
     value = make()
     with pytest.raises(gc.InvalidArgumentError, match=message):
         gc.check_grad(lambda x: float(np.sum(np.asarray(x) ** 2)), lambda x: (2 * x,), {"x": value})
+
+
+# ---- case: a failed check always says where ---------------------------------------------------
+
+
+def _lstm_loss(x, y, name=None, index=None, rel=0.0):
+    import lstm_ref
+
+    def loss_fn(p):
+        loss, grads = lstm_ref.loss(p, x, y)
+        if name is not None:
+            g = grads[name].copy()
+            if index is None:
+                g *= 1 + rel
+            else:
+                g[index] *= 1 + rel
+            grads[name] = g
+        return loss, grads
+
+    return loss_fn
+
+
+def _lstm(seed=0):
+    import lstm_ref
+
+    rng = np.random.default_rng(seed)
+    params = lstm_ref.init_params(rng, N=3, D=4, H=6, C=3, L=2)
+    x, y = rng.standard_normal((3, 4, 4)), rng.integers(0, 3, 3)
+    return params, x, y
+
+
+@pytest.mark.parametrize(("index", "rel"), [(None, 1e-4), ((2, 5), 1e-3)], ids=["all", "one"])
+def test_auto_names_the_input_and_elements_of_a_small_error(index, rel):
+    params, x, y = _lstm()
+    result = gc.check_loss(_lstm_loss(x, y, "layer0.Wx", index, rel), params, budget=1000)
+    assert result.mode_used == "screen"  # the full check (669 elements, 1,338 calls) exceeds it
+    assert not result.passed
+    assert [r.name for r in result.failed_inputs] == ["layer0.Wx"]
+    wx = result.inputs["layer0.Wx"]
+    assert wx.mismatches > 0  # elements named, not only a failing direction
+    if index is not None:
+        assert wx.mismatch_indices() == [index]
+
+
+def test_auto_says_which_blocks_the_budget_left_unlocalized():
+    params, x, y = _lstm()
+    result = gc.check_loss(_lstm_loss(x, y, "layer1.Wh", None, 1e-3), params, budget=150)
+    assert [r.name for r in result.failed_inputs] == ["layer1.Wh"]
+    failing = [d for d in result.inputs["layer1.Wh"].directions if not d.passed]
+    assert failing
+    assert all(d.elements is None or d.elements[0] < d.elements[1] for d in failing)
+    assert any("the budget ran out before localizing the failing blocks" in n for n in result.notes)

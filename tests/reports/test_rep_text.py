@@ -84,7 +84,7 @@ def test_directional_row():
     row = next(line for line in _lines(text) if line.startswith("w "))
     assert "0/24" in row
     assert "3 directions" in row
-    assert row.endswith("FAIL (dir)")
+    assert row.endswith("FAIL 3/3 dir")
 
 
 def test_failure_message_is_the_table_with_breakdown_and_findings():
