@@ -109,7 +109,9 @@ def refine(
 
     def judge(base: float, idx: NDArray[np.intp]) -> Refined:
         e1, e2, e4 = points.triple(base, idx)
-        return confirm(e1, e2, e4, sc.f0, floor[idx], noise, sc.noise_guess, tol, user)
+        # the ladder compares triples by the estimate's threshold; the caller's rtol/atol, if
+        # any, decide the mismatch at the end
+        return confirm(e1, e2, e4, sc.f0, floor[idx], noise, sc.noise_guess, tol, user=False)
 
     # the first triple: around stage 1's step, below it when truncation dominated stage 1's
     # estimate (the step may be too large), above it when rounding did
@@ -153,7 +155,10 @@ def refine(
     # kinky verdicts keep their status from the kink test (a kink, or a mismatch when the
     # analytic value lies outside the one-sided slopes); smooth ones are judged here
     smooth_lines = ~best.kinky
-    bad = smooth_lines & (np.abs(best.analytic - best.numeric) > best.threshold)
+    threshold = np.where(
+        smooth_lines, tol.threshold(best.numeric, best.error_estimate, floor, user), best.threshold
+    )
+    bad = smooth_lines & (np.abs(best.analytic - best.numeric) > threshold)
     status[smooth_lines] = np.where(
         bad[smooth_lines], Status.MISMATCH, np.where(ok[smooth_lines], Status.OK, Status.UNVERIFIED)
     )
@@ -161,7 +166,7 @@ def refine(
     _recheck(state, points, declared, deciding)
     # a line stage 1 flagged and the ladder cleared: were its stage-1 values noise?
     _recheck(state, points, flagged & ~declared, np.ones(n), tuple(stage1))
-    return Verdicts(best.numeric, best.analytic, best.error_estimate, best.threshold, status)
+    return Verdicts(best.numeric, best.analytic, best.error_estimate, threshold, status)
 
 
 _NAMES = ("numeric", "analytic", "error_estimate", "threshold", "status", "kinky", "noisy")
