@@ -231,7 +231,10 @@ def confirm(
         threshold=np.where(kinky, slope_tol, thr),
         status=status,
         kinky=kinky,
-        noisy=noise_part >= np.abs(r_lo - r_hi),
+        # the two extrapolations differ by noise alone with a standard deviation of about
+        # 2.2 sigma / (2s) (from 4 D(s) - 5 D(2s) + D(4s)); within two of those, truncation
+        # is not what limits this triple
+        noisy=np.abs(r_lo - r_hi) <= 4.4 * noise / s2,
     )
 
 
