@@ -518,8 +518,8 @@ def check_grad(
     >>> from gradcheck import check_grad
     >>> r = check_grad(lambda x: float(np.sum(x**3)), lambda x: (3 * x**2,),
     ...                {"x": np.array([1.0, -2.0, 0.5])})
-    >>> r.passed, r.calls
-    (True, 17)
+    >>> r.passed, r.mode_used
+    (True, 'full')
     """
     _callable("fn", fn)
     _callable("grad", grad)

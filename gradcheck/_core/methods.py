@@ -109,6 +109,17 @@ class FiniteDifference(Method):
         a = state.grads[k].reshape(-1)[idx]
         return self.judge(state, ElementLines(state, k, idx, self.rule), state.floor(k, a))
 
+    def improve(self, state: CheckState, k: int, idx: NDArray[np.intp]) -> Verdicts:
+        """Elements ``idx`` of input ``k`` judged on the ladder of steps, as stage 2 judges a
+        suspect (to lower their thresholds when a budget leaves calls for it)."""
+        lines = ElementLines(state, k, idx, self.rule)
+        n = lines.count
+        evals = {m: lines.at(m, np.arange(n)) for m in self.first}
+        noise = state.noise(lines.inputs)
+        _, _, noisy = self.stage1(lines, evals, state.scales.f0, noise)
+        floor = state.floor(k, state.grads[k].reshape(-1)[idx])
+        return refine(state, lines, np.arange(n), evals, floor, noise, np.zeros(n, bool), noisy)
+
     def direction(
         self, state: CheckState, ks: Sequence[int], scaled: dict[int, F64], floor: F64
     ) -> Verdicts:

@@ -73,7 +73,9 @@ def auto(state: CheckState) -> str:
     budget = state.calls_for(state.opts.budget)
     if cost <= budget - state.ev.calls:
         state.notes.append(f"auto: {total} elements ({cost} calls) within the budget; full")
-        return full(state)
+        full(state)
+        _improve(state, budget)
+        return "full"
     # the screen within what is left of the budget (the noise level is measured first, once)
     screen = min(state.calls_for(state.opts.screen), budget - state.ev.calls - 9)
     per = state.method.calls_per_direction
@@ -92,6 +94,41 @@ def auto(state: CheckState) -> str:
     if failing:
         _localize(state, failing, budget)
     return "screen"
+
+
+#: calls one element costs when it is judged again on the ladder (a first estimate)
+IMPROVE_COST = 12
+#: the share of its input's largest gradient below which an element is no target of improvement
+IMPROVE_FLOOR = 1e-3
+
+
+def _improve(state: CheckState, budget: int) -> None:
+    """Spend what the budget leaves after a full check where it lowers the detection bound most:
+    the elements with the worst bounds (relative to their own gradient, over every input), judged
+    again on the ladder of steps, in batches until the budget is spent."""
+    if not hasattr(state.method, "improve"):
+        return
+    order = []
+    for k in state.wrt:
+        g = np.abs(state.grads[k].reshape(-1))
+        bound = state.bounds(k)
+        target = (g >= IMPROVE_FLOOR * g.max()) & np.isfinite(bound) if g.max() > 0 else g < 0
+        status = state.elements[k].status
+        target &= status == Status.OK
+        order += [(float(bound[j]), k, int(j)) for j in np.flatnonzero(target)]
+    order.sort(reverse=True)
+    start = state.ev.calls
+    done = 0
+    while order and state.ev.calls + IMPROVE_COST * min(len(order), 32) <= budget:
+        batch, order = order[:32], order[32:]
+        for k in {k for _, k, _ in batch}:
+            state.improve_elements(k, np.array([j for _, kk, j in batch if kk == k], np.intp))
+        done += len(batch)
+    if done:
+        state.notes.append(
+            f"auto: {done} elements with the highest detection bounds judged again on smaller "
+            f"and larger steps ({state.ev.calls - start} calls) within the budget"
+        )
 
 
 #: a block this small is checked element by element

@@ -116,6 +116,11 @@ class ElementState:
         self.status[idx] = verdicts.status
 
 
+def _select(v: Verdicts, mask: NDArray[np.bool_]) -> Verdicts:
+    return Verdicts(v.numeric[mask], v.analytic[mask], v.error_estimate[mask], v.threshold[mask],
+                    v.status[mask])  # fmt: skip
+
+
 class CheckState:
     """Everything one check knows and has found."""
 
@@ -281,6 +286,43 @@ class CheckState:
         verdicts = self.method.elements(self, k, idx)
         state = self.elements.setdefault(k, ElementState.empty(self.size(k)))
         state.store(idx, verdicts)
+
+    def improve_elements(self, k: int, idx: NDArray[np.intp]) -> None:
+        """Judge elements ``idx`` of input ``k`` again on the ladder of steps (stage 2), and keep
+        each new verdict that has the lower threshold (a mismatch it shows stands)."""
+        improve = getattr(self.method, "improve", None)
+        if improve is None or len(idx) == 0:
+            return
+        verdicts: Verdicts = improve(self, k, idx)
+        es = self.elements[k]
+        better = (verdicts.threshold < es.threshold[idx]) | (verdicts.status == Status.MISMATCH)
+        better &= es.status[idx] != Status.MISMATCH  # a declared mismatch is not taken back
+        es.store(idx[better], _select(verdicts, better))
+
+    def bounds(self, k: int) -> F64:
+        """Per element of input ``k`` (flat), the smallest relative error in that element the
+        check would have caught: ``(threshold + estimate) / |gradient|`` for an element checked
+        on its own; for an element under random-sign block directions, the same of the best of
+        them times ``sqrt(block size) / scale`` (its weight in the direction); inf where no check
+        covers it."""
+        g = np.abs(self.grads[k].reshape(-1))
+        out = np.full(self.size(k), np.inf)
+        es = self.elements.get(k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if es is not None:
+                judged = (es.status == Status.OK) | (es.status == Status.MISMATCH)
+                own = (es.threshold + es.error_estimate) / g
+                out = np.where(judged, np.minimum(out, own), out)
+            xs = self.xscale(k).reshape(-1)
+            for d in self.directions[k]:
+                if d.status not in (Status.OK, Status.MISMATCH):
+                    continue
+                lo, hi = d.elements if d.elements is not None else (0, self.size(k))
+                weight = 1 / math.sqrt(hi - lo)
+                through = (d.threshold + d.error_estimate) / (g[lo:hi] * weight * xs[lo:hi])
+                out[lo:hi] = np.minimum(out[lo:hi], through)
+        result: F64 = np.nan_to_num(out, nan=np.inf)
+        return result
 
     def calls_for(self, budget: Budget) -> int:
         """``budget`` in calls (a budget in seconds, by the time one call took)."""
