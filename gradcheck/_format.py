@@ -346,6 +346,17 @@ def format_text(result: CheckResult, *, notes: bool = False, title: str | None =
             f"joint screen over {len(s.inputs)} inputs: analytic {num(s.analytic)}, numeric "
             f"{num(s.numeric)}, threshold {num(s.threshold)}: {s.status.name.lower()}"
         )
+    bounds = [
+        f"{r.name} {num(r.detection_bound)}"
+        for r in result.inputs.values()
+        if not math.isnan(r.detection_bound)
+    ]
+    if bounds and result.passed:
+        lines += wrap_parts(
+            "detection bound (the smallest relative error caught in any element whose gradient "
+            "is at least 1/8 of its input's largest):",
+            bounds,
+        )
     failed = result.failed_inputs
     bds = [b for r in failed for b in breakdowns(r)]
     if bds:

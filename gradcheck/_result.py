@@ -246,6 +246,34 @@ class InputResult:
     status: NDArray[np.int8] = field(repr=False)
     annotation: Annotation | None = None
     kink_policy: str = "report"
+    bounds: NDArray[np.float64] | None = field(default=None, repr=False)
+
+    @property
+    def detection_bound(self) -> float:
+        """The smallest relative error that the check would have caught in any one element
+        whose gradient is at least 1/8 of the input's largest (``inf`` when some such element
+        was not covered; ``nan`` when the check does not say, as for a fixed ``rtol``).
+
+        ``bounds`` holds it per element: ``(threshold + error estimate) / |gradient|`` for an
+        element checked on its own, and through the best random-sign block direction that
+        covers it otherwise.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradcheck import check_grad
+        >>> r = check_grad(lambda x: float(np.sum(np.sin(x))), lambda x: (np.cos(x),),
+        ...                {"x": np.linspace(0, 1, 5)})
+        >>> r.inputs["x"].detection_bound < 1e-6
+        True
+        """
+        if self.bounds is None:
+            return math.nan
+        g = np.abs(np.asarray(self.analytic, dtype=np.float64))
+        if not g.size or g.max() == 0:
+            return math.nan
+        significant = g >= g.max() / 8
+        return float(np.max(np.asarray(self.bounds)[significant]))
 
     @property
     def size(self) -> int:
@@ -304,6 +332,7 @@ class InputResult:
             "passed": self.passed,
             "mismatches": self.mismatches,
             "unverified": self.unverified,
+            "detection_bound": _num(self.detection_bound),
             "kinks": len(self.kinks),
             "max_abs_error": _num(self.max_abs_error),
             "max_rel_error": _num(self.max_rel_error),

@@ -25,6 +25,15 @@ from .results import input_result
 from .state import CheckState, Options
 
 
+def _noise_note(state: CheckState) -> tuple[str, ...]:
+    levels = list(state.noise_measured.values())
+    if not levels:
+        return ()
+    low, high = min(levels), max(levels)
+    span = f"{low:.3g}" if high <= 1.5 * low else f"{low:.3g} to {high:.3g}"
+    return (f"rounding noise of one evaluation, measured in {len(levels)} place(s): {span}",)
+
+
 def run_check(
     objective: Any,
     names: Sequence[str],
@@ -69,6 +78,6 @@ def run_check(
         wall_time=time.perf_counter() - t0,
         noise=max([sc.noise_guess, *state.noise_measured.values()]),
         screens=tuple(state.screens),
-        notes=tuple(state.notes),
+        notes=tuple(state.notes) + _noise_note(state),
         options=options.public(),
     )

@@ -58,7 +58,8 @@ def directional(state: CheckState) -> str:
 
 
 def auto(state: CheckState) -> str:
-    """Full when it fits the budget; otherwise block screens per input, then localization.
+    """Full when it fits the budget, then the rest of the budget on the elements with the
+    highest detection bounds; otherwise block screens per input, then localization.
 
     The screens spend ``screen`` (calls or seconds): every input gets block directions of one
     common block size (at least one block per input, so a large input cannot hide a small one:
@@ -103,9 +104,9 @@ IMPROVE_FLOOR = 1e-3
 
 
 def _improve(state: CheckState, budget: int) -> None:
-    """Spend what the budget leaves after a full check where it lowers the detection bound most:
-    the elements with the worst bounds (relative to their own gradient, over every input), judged
-    again on the ladder of steps, in batches until the budget is spent."""
+    """Spend calls up to ``budget`` where they lower the detection bound most: the elements with
+    the worst bounds (relative to their own gradient, over every input), judged again on the
+    ladder of steps, in batches until the calls are spent."""
     if not hasattr(state.method, "improve"):
         return
     order = []

@@ -10,6 +10,11 @@ from .._result import ElementCheck, InputResult, Status
 from .state import CheckState, ElementState
 
 
+def user_tolerance(state: CheckState) -> bool:
+    """Whether the caller fixed the tolerance (then the thresholds bound no error)."""
+    return state.opts.rtol is not None or state.opts.atol is not None
+
+
 def input_result(state: CheckState, k: int) -> InputResult:
     """The :class:`InputResult` of input ``k``."""
     shape = state.work[k].shape
@@ -61,4 +66,5 @@ def input_result(state: CheckState, k: int) -> InputResult:
         status=status.reshape(shape),
         annotation=state.opts.annotations.get(state.names[k]),
         kink_policy=state.opts.kinks,
+        bounds=None if user_tolerance(state) else state.bounds(k).reshape(shape),
     )

@@ -273,8 +273,6 @@ class CheckState:
             noise = max(min(estimates), floor, self.opts.nondet_tol)
             self._noise[key] = noise
             self.noise_measured[key] = noise
-            where = ", ".join(self.names[k] for k in key)
-            self.notes.append(f"noise of one evaluation near {where}: {noise:.3g}")
         return self._noise[key]
 
     # ---- checks ---------------------------------------------------------------------------------
