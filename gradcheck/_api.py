@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from ._annotations import Annotation
 from ._core import METHODS, MODES, Budget, Options, check_picklable, run_check
 from ._diagnose import diagnose
+from ._dtypes import is_float
 from ._errors import (
     GradcheckError,
     InvalidArgumentError,
@@ -364,19 +365,15 @@ def _validate_arrays(names: Sequence[str], arrays: Sequence[object], wrt: Sequen
                 "which would drop the mask: pass the data (x.data, or x.filled(value)) as the "
                 "input and the mask as another input left out of wrt"
             )
-        if x.dtype == np.float16:
-            raise InvalidArgumentError(
-                f"input {name!r} is float16, too coarse for finite differences; check it in "
-                "float32 or float64"
-            )
-        if x.dtype.kind != "f":
+        if not is_float(x.dtype):
             hint = (
                 "; only real floating inputs are differentiated (complex step is method='complex')"
                 if x.dtype.kind == "c"
                 else "; leave it out with wrt=[...] if it is not differentiable (labels, indices)"
             )
             raise InvalidArgumentError(
-                f"input {name!r} has dtype {x.dtype}, expected float32 or float64{hint}"
+                f"input {name!r} has dtype {x.dtype}, expected a real floating dtype (float64, "
+                f"float32, float16, bfloat16){hint}"
             )
         if x.size == 0:
             raise InvalidArgumentError(

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._core.streams import collinear, stream
+from ._dtypes import is_float
 from ._errors import (
     GradcheckError,
     InvalidGradientError,
@@ -64,7 +65,7 @@ def _as_outputs(res: object, *, with_cache: bool, fn_name: str) -> tuple[NDArray
             raise InvalidOutputError(
                 f"output {k} of {fn_name} must be a numpy array, got {_describe(out)}"
             )
-        if out.dtype.kind not in "fc":
+        if out.dtype.kind != "c" and not is_float(out.dtype):
             raise InvalidOutputError(
                 f"output {k} of {fn_name} has dtype {out.dtype}; expected a floating-point "
                 "array (integer or boolean outputs have no gradient)"
@@ -145,7 +146,7 @@ class _OutputObjective:
                 )
             user = []
             for k, (d, o) in enumerate(zip(given, outs, strict=True)):
-                if not isinstance(d, np.ndarray) or d.shape != o.shape or d.dtype.kind != "f":
+                if not isinstance(d, np.ndarray) or d.shape != o.shape or not is_float(d.dtype):
                     raise InvalidOutputError(
                         f"cotangents[{k}] must be a real array of shape {o.shape} matching output "
                         f"{k}, got {_describe(d)}"
@@ -166,7 +167,11 @@ class _OutputObjective:
         redrawn when one lies along an output or an input (``dout = c * x`` hides a backward pass
         that uses ``x`` for ``dout``, and makes ``x.T @ dout`` symmetric)."""
         rng = stream(self.seed, "cotangents", self.names)
-        others = [a for a in (*outs, *arrays) if isinstance(a, np.ndarray) and a.dtype.kind in "fc"]
+        others = [
+            a
+            for a in (*outs, *arrays)
+            if isinstance(a, np.ndarray) and (a.dtype.kind == "c" or is_float(a.dtype))
+        ]
         user = []
         for o in outs:
             for _ in range(16):

@@ -87,7 +87,7 @@ def _dtype(dtype: DTypeLike) -> np.dtype[Any]:
         ) from exc
     if dt not in _FLOAT_DTYPES:
         hint = (
-            "; float16 is too coarse for finite differences"
+            "; draw float32 and cast (float16 and bfloat16 are checked, but drawn in float32)"
             if dt == np.float16
             else "; complex step is method='complex' on real inputs"
             if dt.kind == "c"

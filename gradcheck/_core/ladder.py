@@ -19,6 +19,10 @@ smaller or larger:
 
 Points above stage 1's step may leave the function's domain: there a NaN ends the climb.
 
+A mismatch is declared when the residual exceeds the threshold of the best triple and of one more
+estimate (stage 1's, or another triple): the error estimate of one triple can collapse by chance
+(its two extrapolations agreeing outside the regime where their difference measures the error).
+
 Before a mismatch or a kink is declared, the points of its deciding triple are evaluated again,
 and so are the stage-1 points of lines stage 1 flagged: a function that gives another value at
 the same point is intermittently non-deterministic, and its "mismatch" would be noise.
@@ -117,13 +121,18 @@ def refine(
     # estimate (the step may be too large), above it when rounding did
     base = np.where(stage1_noisy, 1.0, FIRST)
     best = _judge_bases(judge, base, np.arange(n), _empty(n))
+    # how many estimates (stage 1's, then every smooth triple) put the analytic value outside
+    # their threshold: a mismatch must show on two, so that one triple whose two extrapolations
+    # agreed by chance (outside the regime where they estimate their error) cannot declare it
+    support = flagged.astype(int) + (~best.kinky & (best.status == Status.MISMATCH))
     deciding = base.copy()  # the smaller step of the triple each verdict comes from
     run = best.kinky.astype(int)  # consecutive kinky triples, down from the first one seen
     last_thr = best.threshold.copy()
     # which way each line moves: down for kinks (do they persist?) and where truncation
     # dominates, up where rounding does; a declared mismatch stays
     move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
-    active = best.kinky | (best.status != Status.MISMATCH)
+    # a declared mismatch stays, once a second estimate supports it
+    active = best.kinky | (best.status != Status.MISMATCH) | (support < 2)
     active &= np.cumsum(active) <= DEEP_CAP
     while True:
         base[active] *= move[active]
@@ -139,9 +148,28 @@ def refine(
         confirmed = run[idx] >= KINK_TRIPLES
         smooth = ~v.kinky
         kinky_so_far = v.kinky & ~confirmed
+        # a larger step helps only while rounding limits it: once truncation shows, its triple
+        # is past the best step, where the two extrapolations no longer measure their error
+        trusted = smooth & ((move[idx] < 1) | v.noisy)
+        # and its value must fall within the threshold of the best triple so far (a value
+        # outside it comes from a truncation its own estimate does not see); its error is no
+        # smaller than its distance to that value, since the two extrapolations of one large
+        # triple can agree by chance where truncation already counts
+        up = (move[idx] > 1) & ~best.kinky[idx]
+        distance = np.abs(v.numeric - best.numeric[idx])
+        trusted &= ~up | (distance <= best.threshold[idx])
+        grown = up & smooth & (distance > v.error_estimate)
+        if grown.any():
+            v.error_estimate[grown] = distance[grown]
+            v.threshold[grown] = tol.threshold(
+                v.numeric[grown], distance[grown], floor[idx][grown], user=False
+            )
+            over = np.abs(v.analytic - v.numeric)[grown] > v.threshold[grown]
+            v.status[grown] = np.where(over, Status.MISMATCH, Status.OK)
         take = confirmed | kinky_so_far & best.kinky[idx]
-        take |= smooth & (best.kinky[idx] | (v.threshold < best.threshold[idx]))
+        take |= trusted & (best.kinky[idx] | (v.threshold < best.threshold[idx]))
         _assign(best, idx[take], v, take)
+        support[idx] += trusted & (v.status == Status.MISMATCH)
         deciding[idx[take]] = base[idx[take]]
         improving = v.threshold < IMPROVING * last_thr[idx]
         last_thr[idx] = v.threshold
@@ -149,7 +177,10 @@ def refine(
         # still falls clearly (or it just stopped looking kinky); a verdict on a threshold that
         # falls no more is as good as this function allows
         move[idx[v.kinky]] = 1 / RATIO
-        active[idx] = kinky_so_far | (smooth & (improving | was) & (v.status != Status.MISMATCH))
+        unsupported = (v.status == Status.MISMATCH) & (support[idx] < 2)
+        settled = (v.status == Status.MISMATCH) & ~unsupported
+        going = (improving | was) & ~settled | unsupported
+        active[idx] = kinky_so_far | (trusted & going)
     status = best.status.copy()
     ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
     # kinky verdicts keep their status from the kink test (a kink, or a mismatch when the
@@ -159,6 +190,8 @@ def refine(
         smooth_lines, tol.threshold(best.numeric, best.error_estimate, floor, user), best.threshold
     )
     bad = smooth_lines & (np.abs(best.analytic - best.numeric) > threshold)
+    if not (user and (tol.rtol is not None or tol.atol is not None)):
+        bad &= support >= 2
     status[smooth_lines] = np.where(
         bad[smooth_lines], Status.MISMATCH, np.where(ok[smooth_lines], Status.OK, Status.UNVERIFIED)
     )

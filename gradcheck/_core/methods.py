@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from .._dtypes import is_float, is_low_precision
 from .._errors import ComplexStepError, GradcheckError
 from .._objective import Arrays
 from .._result import Status
@@ -169,6 +170,13 @@ class ComplexStep(Method):
 
     def prepare(self, state: CheckState) -> None:
         """Complex copies of the inputs, the step, and a guard along one random direction."""
+        low = [state.names[k] for k in state.wrt if is_low_precision(state.work[k].dtype)]
+        if low:
+            raise ComplexStepError(
+                f"method='complex' evaluates in complex64 at least, not in the precision of "
+                f"{low} ({state.work[state.names.index(low[0])].dtype}); check them in their own "
+                "precision with method='central' or 'richardson'"
+            )
         # every real floating input becomes complex, checked or not, so that the function sees
         # one consistent dtype; other inputs (labels, flags) are passed unchanged
         self.cwork: Arrays = [
@@ -274,7 +282,7 @@ class ComplexStep(Method):
 
 
 def _floating(w: object) -> bool:
-    return isinstance(w, np.ndarray) and w.dtype.kind == "f"
+    return isinstance(w, np.ndarray) and is_float(w.dtype)
 
 
 #: the numerical methods by public name

@@ -31,8 +31,12 @@ F64 = NDArray[np.float64]
 #: rounding noise of one evaluation, before it is measured (to choose steps): NOISE_C * eps *
 #: magnitude
 NOISE_C = 2.0
-#: floor of every threshold: FLOOR_C * eps * (|analytic| + largest |analytic| of the input)
-FLOOR_C = 64.0
+#: floor of every threshold: FLOOR_C * eps * |analytic| + FLOOR_G * eps * (largest |analytic| of
+#: the input), the rounding of a backward pass of a few operations; where it does worse
+#: (cancellation, adjoints larger than the gradient), stage 2 measures it
+#: (``CheckState.analytic_noise``)
+FLOOR_C = 8.0
+FLOOR_G = 2.0
 #: measured rounding of the analytic gradient (see ``CheckState.analytic_noise``) enters the
 #: threshold of a suspect line times this factor
 FLOOR_A = 4.0

@@ -93,7 +93,12 @@ CASES = [
     ("int-input", lambda: grad_check(np.arange(6)), InvalidArgumentError, "dtype int64.*wrt"),
     ("bool-input", lambda: grad_check(X > 0), InvalidArgumentError, "dtype bool"),
     ("object-input", lambda: grad_check(X.astype(object)), InvalidArgumentError, "dtype object"),
-    ("float16-input", lambda: grad_check(X.astype(np.float16)), InvalidArgumentError, "float16"),
+    (
+        "complex-step-in-float16",
+        lambda: grad_check(X.astype(np.float16), method="complex"),
+        gc.ComplexStepError,
+        "complex64 at least",
+    ),
     ("complex-input", lambda: grad_check(X + 0j), InvalidArgumentError, "method='complex'"),
     ("list-input", lambda: grad_check([1.0, 2.0]), InvalidArgumentError, "numpy array.*'x'"),
     ("nan-input", lambda: grad_check(np.array([1.0, np.nan])), NonFiniteError, r"'x'.*\[1\]"),
