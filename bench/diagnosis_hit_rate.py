@@ -40,7 +40,7 @@ from lstm_ref.mutants import MUTANTS, Mutant
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _judge import contradicted, differences, outcome  # noqa: E402
+from _judge import accepted_kinds, contradicted, differences, outcome, via  # noqa: E402
 
 DEFAULT_SHAPE = (3, 4, 2, 3, 2, 2)  # N, T, D, H, C, L
 
@@ -144,6 +144,7 @@ class Tally:
         self.counts = {"named": 0, "wrong": 0, "none": 0}
         self.findings = self.contradicted = self.firm_wrong = 0
         self.misses: dict[str, int] = {}
+        self.via = {"kind": 0, "alternative": 0, "also accepted": 0}
 
     def add(
         self,
@@ -154,9 +155,11 @@ class Tally:
         verbose: bool,
     ) -> None:
         top = result.findings[0] if result.findings else None
-        kind = str(top.kind) if top else "-"
-        said = outcome(result.findings, {planted}, truth)
+        kind = "/".join(top.kinds) if top else "-"
+        said = outcome(result.findings, accepted_kinds(name, planted), truth)
         self.counts[said] += 1
+        if said == "named" and top is not None:
+            self.via[via(top, {planted})] += 1
         self.findings += len(result.findings)
         self.contradicted += contradicted(result.findings, truth)
         if said != "named":
@@ -164,10 +167,11 @@ class Tally:
         self.firm_wrong += said == "wrong" and top is not None and top.confidence != "low"
         score = f"{top.score:.2f}" if top else "  - "
         level = f" [{top.confidence}]" if top else ""
-        print(f"  {name:24s} {planted:15s} {kind:15s} {score}  {said}{level}")
+        print(f"  {name:24s} {planted:15s} {kind:26s} {score}  {said}{level}")
         if verbose:
             for f in result.findings:
-                print(f"      {f.kind} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
+                kinds = "/".join(f.kinds)
+                print(f"      {kinds} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
 
     def merge(self, other: Tally) -> None:
         for k, v in other.counts.items():
@@ -175,6 +179,8 @@ class Tally:
         self.findings += other.findings
         self.contradicted += other.contradicted
         self.firm_wrong += other.firm_wrong
+        for k, v in other.via.items():
+            self.via[k] += v
         for k, v in other.misses.items():
             self.misses[k] = self.misses.get(k, 0) + v
 
@@ -185,7 +191,9 @@ class Tally:
             f"named {named}/{total} = {named / total:.1%}, wrong top finding {wrong}/{total} "
             f"({self.firm_wrong} at exact or high confidence), no finding "
             f"{self.counts['none']}; {self.findings} findings, "
-            f"{self.contradicted} contradicted by the measured truth"
+            f"{self.contradicted} contradicted by the measured truth; named through an "
+            f"alternative {self.via['alternative']}, through the second accepted kind "
+            f"{self.via['also accepted']}"
         )
 
 
@@ -207,7 +215,7 @@ def main() -> None:
     for shape in args.shapes:
         for seed in args.seeds:
             print(f"shape N,T,D,H,C,L = {','.join(map(str, shape))}, seed {seed}")
-            print(f"  {'mutant':24s} {'planted':15s} {'top finding':15s} score  outcome")
+            print(f"  {'mutant':24s} {'planted':15s} {'top finding':26s} score  outcome")
             run = Tally()
             for name, mutant in MUTANTS.items():
                 sizes, head, objective = config_for(mutant, shape)

@@ -172,6 +172,7 @@ def _swapped(entries: list[Blocks]) -> tuple[Candidate | None, tuple[int, int] |
         },
         key=("swap", name, labels, i, j),
         scope=tuple(x.g.name for x in entries),
+        relation=True,
     )
     return cand, (i, j)
 

@@ -25,3 +25,7 @@ def test_spread_without_pattern_points_at_a_missing_path():
     assert "several independent mistakes" in f.hint
     assert f.confidence == "low"
     assert len(r.findings) == 1
+    # a partial upstream gradient (a head passing down only the last step's) gives the same
+    # numbers: the finding names it too
+    assert f.alternatives == ("time_range",)
+    assert "passed into them over only some of the steps or rows" in f.summary
