@@ -6,13 +6,16 @@ For every mutant of :data:`lstm_ref.mutants.MUTANTS` it checks the whole model's
 :func:`gradcheck.check_loss` (all parameters, ``annotations=lstm_ref.annotations(params)``) at a
 shape where the mutant shows (``N, T, L > 1``, ``D != H`` unless the mutant needs ``D == H``,
 the head and objective its ``reveals`` asks for) and judges the top finding against the mutant's
-planted ``finding`` and against the measured truth (the elements where the mutant's gradients
-differ from the reference's), as ``bench/_judge.py`` says: *named* (the planted kind, nothing
-contradicted), *wrong* (another kind, or something contradicted; counted also by confidence) or
-*none*. Every finding, not only the top one, is checked against the truth. Then it checks the
-correct model over the same seeds, every head and objective, twice: as is (the check must pass,
-so no finding) and with a tolerance far below the numerical error (``rtol=1e-12, atol=0``),
-which makes the check fail on rounding alone; the diagnosis must find nothing there either.
+planted ``finding`` (and the second kind ``bench/_judge.py``'s ``ALSO_ACCEPTED`` gives two
+mutants, with its reason) and against the measured truth (the elements where the mutant's
+gradients differ from the reference's), as ``bench/_judge.py`` says: *named* (a kind the finding
+names is accepted, nothing contradicted), *wrong* (otherwise; counted also by confidence) or
+*none*. It counts the named findings that needed the alternative a finding names beside its
+kind, or the second accepted kind. Every finding, not only the top one, is checked against the
+truth. Then it checks the correct model over the same seeds, every head and objective, twice:
+as is (the check must pass, so no finding) and with a tolerance far below the numerical error
+(``rtol=1e-12, atol=0``), which makes the check fail on rounding alone; the diagnosis must find
+nothing there either.
 
 A second table checks the mutants that have a buggy ``lstm_backward`` at the layer level, with
 :func:`gradcheck.check_layer` on ``lstm_forward`` (inputs ``x, h0, Wx, Wh, b, c0``; a random
