@@ -6,13 +6,16 @@ For every mutant of :data:`lstm_ref.mutants.MUTANTS` it checks the whole model's
 :func:`gradcheck.check_loss` (all parameters, ``annotations=lstm_ref.annotations(params)``) at a
 shape where the mutant shows (``N, T, L > 1``, ``D != H`` unless the mutant needs ``D == H``,
 the head and objective its ``reveals`` asks for) and judges the top finding against the mutant's
-planted ``finding`` and against the measured truth (the elements where the mutant's gradients
-differ from the reference's), as ``bench/_judge.py`` says: *named* (the planted kind, nothing
-contradicted), *wrong* (another kind, or something contradicted; counted also by confidence) or
-*none*. Every finding, not only the top one, is checked against the truth. Then it checks the
-correct model over the same seeds, every head and objective, twice: as is (the check must pass,
-so no finding) and with a tolerance far below the numerical error (``rtol=1e-12, atol=0``),
-which makes the check fail on rounding alone; the diagnosis must find nothing there either.
+planted ``finding`` (and the second kind ``bench/_judge.py``'s ``ALSO_ACCEPTED`` gives two
+mutants, with its reason) and against the measured truth (the elements where the mutant's
+gradients differ from the reference's), as ``bench/_judge.py`` says: *named* (a kind the finding
+names is accepted, nothing contradicted), *wrong* (otherwise; counted also by confidence) or
+*none*. It counts the named findings that needed the alternative a finding names beside its
+kind, or the second accepted kind. Every finding, not only the top one, is checked against the
+truth. Then it checks the correct model over the same seeds, every head and objective, twice:
+as is (the check must pass, so no finding) and with a tolerance far below the numerical error
+(``rtol=1e-12, atol=0``), which makes the check fail on rounding alone; the diagnosis must find
+nothing there either.
 
 A second table checks the mutants that have a buggy ``lstm_backward`` at the layer level, with
 :func:`gradcheck.check_layer` on ``lstm_forward`` (inputs ``x, h0, Wx, Wh, b, c0``; a random
@@ -40,7 +43,7 @@ from lstm_ref.mutants import MUTANTS, Mutant
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _judge import contradicted, differences, outcome  # noqa: E402
+from _judge import accepted_kinds, contradicted, differences, outcome, via  # noqa: E402
 
 DEFAULT_SHAPE = (3, 4, 2, 3, 2, 2)  # N, T, D, H, C, L
 
@@ -144,6 +147,7 @@ class Tally:
         self.counts = {"named": 0, "wrong": 0, "none": 0}
         self.findings = self.contradicted = self.firm_wrong = 0
         self.misses: dict[str, int] = {}
+        self.via = {"kind": 0, "alternative": 0, "also accepted": 0}
 
     def add(
         self,
@@ -154,9 +158,11 @@ class Tally:
         verbose: bool,
     ) -> None:
         top = result.findings[0] if result.findings else None
-        kind = str(top.kind) if top else "-"
-        said = outcome(result.findings, {planted}, truth)
+        kind = "/".join(top.kinds) if top else "-"
+        said = outcome(result.findings, accepted_kinds(name, planted), truth)
         self.counts[said] += 1
+        if said == "named" and top is not None:
+            self.via[via(top, {planted})] += 1
         self.findings += len(result.findings)
         self.contradicted += contradicted(result.findings, truth)
         if said != "named":
@@ -164,10 +170,11 @@ class Tally:
         self.firm_wrong += said == "wrong" and top is not None and top.confidence != "low"
         score = f"{top.score:.2f}" if top else "  - "
         level = f" [{top.confidence}]" if top else ""
-        print(f"  {name:24s} {planted:15s} {kind:15s} {score}  {said}{level}")
+        print(f"  {name:24s} {planted:15s} {kind:26s} {score}  {said}{level}")
         if verbose:
             for f in result.findings:
-                print(f"      {f.kind} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
+                kinds = "/".join(f.kinds)
+                print(f"      {kinds} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
 
     def merge(self, other: Tally) -> None:
         for k, v in other.counts.items():
@@ -175,6 +182,8 @@ class Tally:
         self.findings += other.findings
         self.contradicted += other.contradicted
         self.firm_wrong += other.firm_wrong
+        for k, v in other.via.items():
+            self.via[k] += v
         for k, v in other.misses.items():
             self.misses[k] = self.misses.get(k, 0) + v
 
@@ -185,7 +194,9 @@ class Tally:
             f"named {named}/{total} = {named / total:.1%}, wrong top finding {wrong}/{total} "
             f"({self.firm_wrong} at exact or high confidence), no finding "
             f"{self.counts['none']}; {self.findings} findings, "
-            f"{self.contradicted} contradicted by the measured truth"
+            f"{self.contradicted} contradicted by the measured truth; named through an "
+            f"alternative {self.via['alternative']}, through the second accepted kind "
+            f"{self.via['also accepted']}"
         )
 
 
@@ -207,7 +218,7 @@ def main() -> None:
     for shape in args.shapes:
         for seed in args.seeds:
             print(f"shape N,T,D,H,C,L = {','.join(map(str, shape))}, seed {seed}")
-            print(f"  {'mutant':24s} {'planted':15s} {'top finding':15s} score  outcome")
+            print(f"  {'mutant':24s} {'planted':15s} {'top finding':26s} score  outcome")
             run = Tally()
             for name, mutant in MUTANTS.items():
                 sizes, head, objective = config_for(mutant, shape)

@@ -13,7 +13,9 @@ its value does.
 The top finding of the buggy check is
 
 ``named``
-    when its kind is one of the case's accepted kinds and every input it names is wrong;
+    when one of the kinds it names (its kind, or the alternative it names beside it when the
+    numbers fit two mistakes) is one of the case's accepted kinds and nothing it says is
+    contradicted;
 ``wrong``
     when there is a top finding and it is not named (a kind that does not describe the bug, or
     a right input named);
@@ -37,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _judge import contradicted, differences, outcome, problems  # noqa: E402
+from _judge import contradicted, differences, outcome, problems, via  # noqa: E402
 from _zoo import CASES, Case  # noqa: E402
 
 import gradcheck  # noqa: E402
@@ -51,8 +53,9 @@ def truth(ok: gradcheck.CheckResult, bad: gradcheck.CheckResult) -> dict[str, np
     )
 
 
-def judge(case: Case, verbose: bool) -> tuple[str, int, int, str]:
-    """Outcome of the top finding, findings in all, contradicted findings, and a description."""
+def judge(case: Case, verbose: bool) -> tuple[str, int, int, str, str]:
+    """Outcome of the top finding, findings in all, contradicted findings, a description, and
+    how a named top finding names the bug (``kind`` or ``alternative``; empty otherwise)."""
     ok = case.check(buggy=False)
     if not ok.passed:
         raise SystemExit(f"{case.name}: the correct backward pass fails its check:\n{ok}")
@@ -62,12 +65,15 @@ def judge(case: Case, verbose: bool) -> tuple[str, int, int, str]:
     wrong = truth(ok, bad)
     if verbose:
         for f in bad.findings:
-            print(f"      {f.kind} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
+            kinds = "/".join(f.kinds)
+            print(f"      {kinds} [{f.confidence}] {f.score:.2f} {f.input}: {f.summary}")
             for p in problems(f, wrong):
                 print(f"        CONTRADICTED: {p}")
-    kind = f"{bad.findings[0].kind} [{bad.findings[0].confidence}]" if bad.findings else "-"
+    top = bad.findings[0] if bad.findings else None
+    kind = f"{'/'.join(top.kinds)} [{top.confidence}]" if top else "-"
     result = outcome(bad.findings, case.accepted, wrong)
-    return result, len(bad.findings), contradicted(bad.findings, wrong), kind
+    how = via(top, case.accepted) if top is not None and result == "named" else ""
+    return result, len(bad.findings), contradicted(bad.findings, wrong), kind, how
 
 
 def main() -> None:
@@ -79,10 +85,11 @@ def main() -> None:
     cases = [c for c in CASES if args.only is None or any(c.name.startswith(p) for p in args.only)]
     counts = {"named": 0, "wrong": 0, "none": 0}
     families: dict[str, dict[str, int]] = {}
-    findings = contradicted = firm_wrong = 0
-    print(f"  {'case':36s} {'accepted':50s} {'top finding':24s} outcome")
+    findings = contradicted = firm_wrong = through_alternative = 0
+    print(f"  {'case':36s} {'accepted':44s} {'top finding':34s} outcome")
     for case in cases:
-        said, count, bad, kind = judge(case, args.verbose)
+        said, count, bad, kind, how = judge(case, args.verbose)
+        through_alternative += how == "alternative"
         counts[said] += 1
         findings += count
         contradicted += bad
@@ -90,7 +97,8 @@ def main() -> None:
         fam[said] += 1
         firm_wrong += said == "wrong" and not kind.endswith("[low]")
         accepted = ", ".join(sorted(case.accepted)) or "(none)"
-        print(f"  {case.name:36s} {accepted:50s} {kind:24s} {said}")
+        shown = said + (" (through the alternative)" if how == "alternative" else "")
+        print(f"  {case.name:36s} {accepted:44s} {kind:34s} {shown}")
     total = len(cases)
     print()
     for family, c in sorted(families.items()):
@@ -101,6 +109,7 @@ def main() -> None:
         f"{counts['wrong']}/{total} = {counts['wrong'] / total:.1%}; no finding: {counts['none']}"
     )
     print(f"wrong top findings stated at exact or high confidence: {firm_wrong}")
+    print(f"named through the alternative a finding names beside its kind: {through_alternative}")
     print(f"findings in all: {findings}, contradicted by the measured truth: {contradicted}")
     print(f"wall time {time.perf_counter() - t0:.1f} s")
 

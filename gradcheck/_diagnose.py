@@ -150,6 +150,7 @@ def _finding(same: list[Candidate], ctx: Context, order: Mapping[str, int]) -> F
         score=round(min(1.0, max(0.0, score)), 4),
         confidence=best.confidence,
         inputs=tuple(names),
+        alternatives=best.alternatives,
     )
 
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,7 +98,8 @@ class FindingKind(enum.StrEnum):
     """The patterns the diagnosis names (the ``kind`` of a :class:`Finding`).
 
     The values are plain strings, so ``finding.kind == "block"`` holds; the JSON report's schema
-    lists the same values.
+    lists the same values. A finding whose numbers fit two kinds of mistake names the second in
+    :attr:`Finding.alternatives`.
 
     Examples
     --------
@@ -112,15 +113,18 @@ class FindingKind(enum.StrEnum):
     ALL_ZERO = "all_zero"
     #: the error sits in one block, one index of an axis, or one group of inputs
     BLOCK = "block"
-    #: the error sits in a range of time steps, or a weight gradient is a partial sum
+    #: only some time steps (or rows) count: the error sits in a range of steps, or a sum (a
+    #: weight's, or the upstream gradient passed down) stops short: a partial sum
     TIME_RANGE = "time_range"
     #: two labelled blocks, or two groups of inputs, exchanged
     SWAPPED_BLOCKS = "swapped_blocks"
-    #: the gradient of one input is (a copy of) another input's
+    #: the right formula applied to the wrong operand: the gradient of one input is (a copy of)
+    #: another input's, or the deltas are paired with the wrong operand
     WRONG_INPUT = "wrong_input"
     #: the analytic gradient (or each square block of it) is the numeric one transposed
     TRANSPOSED = "transposed"
-    #: a term or factor of the chain rule is missing or wrong (a dropped carry, a second path)
+    #: a term or factor of the chain rule is missing or wrong (a dropped carry, a second path,
+    #: a wrong local derivative)
     MISSING_TERM = "missing_term"
     #: only a few elements are wrong, every other element passes
     WRONG_ELEMENTS = "wrong_elements"
@@ -155,6 +159,24 @@ class Confidence(enum.StrEnum):
     LOW = "low"
 
 
+#: a finding names at most this many kinds of mistake beside its own
+MAX_ALTERNATIVES = 1
+
+_E = TypeVar("_E", FindingKind, Confidence)
+
+
+def _member(enum_: type[_E], name: str, value: object) -> _E:
+    """``enum_(value)``, or an InvalidArgumentError naming the field and the choices."""
+    if value not in {m.value for m in enum_}:
+        from ._errors import InvalidArgumentError
+
+        choices = ", ".join(repr(m.value) for m in enum_)
+        raise InvalidArgumentError(
+            f"Expected one of {choices} for Finding.{name}, but got {name}={value!r}"
+        )
+    return enum_(value)
+
+
 @dataclass(frozen=True)
 class Finding:
     """A likely cause of a mismatch, read from the structure of the errors of a failed check.
@@ -181,6 +203,16 @@ class Finding:
         :class:`Confidence`).
     inputs : tuple of str
         Every input showing the same pattern, ``input`` first (empty means ``(input,)``).
+    alternatives : tuple of FindingKind
+        Other kinds of mistake that produce the same numbers, which the summary names beside
+        ``kind`` (empty when the numbers single out one): the finding is right for any of
+        :attr:`kinds`. At most one.
+
+    Examples
+    --------
+    >>> f = Finding("missing_term", "W", "W is wrong ...", "...", alternatives=("time_range",))
+    >>> [k.value for k in f.kinds]
+    ['missing_term', 'time_range']
     """
 
     kind: FindingKind
@@ -191,25 +223,41 @@ class Finding:
     score: float = 0.0
     confidence: Confidence = Confidence.LOW
     inputs: tuple[str, ...] = ()
+    alternatives: tuple[FindingKind, ...] = ()
 
     def __post_init__(self) -> None:
-        for name, enum_ in (("kind", FindingKind), ("confidence", Confidence)):
-            value = getattr(self, name)
-            if value not in {m.value for m in enum_}:
-                from ._errors import InvalidArgumentError
+        object.__setattr__(self, "kind", _member(FindingKind, "kind", self.kind))
+        object.__setattr__(self, "confidence", _member(Confidence, "confidence", self.confidence))
+        given: object = self.alternatives
+        if isinstance(given, str):
+            from ._errors import InvalidArgumentError
 
-                choices = ", ".join(repr(m.value) for m in enum_)
-                raise InvalidArgumentError(
-                    f"Expected one of {choices} for Finding.{name}, but got {name}={value!r}"
-                )
-            object.__setattr__(self, name, enum_(value))
+            raise InvalidArgumentError(
+                "Expected a tuple of finding kinds for Finding.alternatives, but got the string "
+                f"alternatives={given!r}; write ({given!r},)"
+            )
+        others = tuple(_member(FindingKind, "alternatives", k) for k in self.alternatives)
+        if len(others) > MAX_ALTERNATIVES or self.kind in others or len(set(others)) < len(others):
+            from ._errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"Expected at most {MAX_ALTERNATIVES} kind other than kind={self.kind.value!r} "
+                f"for Finding.alternatives, but got alternatives={self.alternatives!r}"
+            )
+        object.__setattr__(self, "alternatives", others)
         if not self.inputs:
             object.__setattr__(self, "inputs", (self.input,))
+
+    @property
+    def kinds(self) -> tuple[FindingKind, ...]:
+        """``kind`` and the :attr:`alternatives`: every kind of mistake the finding names."""
+        return (self.kind, *self.alternatives)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of the finding."""
         return {
             "kind": self.kind.value,
+            "alternatives": [k.value for k in self.alternatives],
             "input": self.input,
             "inputs": list(self.inputs),
             "summary": self.summary,

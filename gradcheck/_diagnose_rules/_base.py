@@ -102,7 +102,10 @@ class Candidate:
 
     ``quality`` is how cleanly the pattern holds (1 for an exact relation); ``confidence`` what
     the finding will say about it; ``key`` merges the same pattern over several inputs;
-    ``scope`` limits the inputs its coverage is counted among (None: every wrong input).
+    ``scope`` limits the inputs its coverage is counted among (None: every wrong input);
+    ``alternatives`` the other kind of mistake the phrase names because the numbers do not
+    tell the two apart; ``relation`` marks a relation between arrays (an exchange, a transpose,
+    a reversal), which keeps the spread reading from saying that none holds, however weak.
     """
 
     kind: FindingKind
@@ -114,6 +117,8 @@ class Candidate:
     evidence: dict[str, object] = field(default_factory=dict)
     key: tuple[object, ...] = ()
     scope: tuple[str, ...] | None = None
+    alternatives: tuple[FindingKind, ...] = ()
+    relation: bool = False
 
 
 def norm(x: F64) -> float:

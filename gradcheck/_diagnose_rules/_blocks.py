@@ -5,7 +5,9 @@ Read over every wrong input that has an axis with labels (``("gate", ("i", "f", 
 * ``swapped_blocks``: analytic block i ~ numeric block j and j ~ i. For each pair, the ratio of
   the exchanged residual to the smaller in-place one (0 exact, capped at 1) is averaged over
   those inputs; quality is 1 minus that mean, for the best pair, when at least 0.3 and the ratio
-  is under 1/2 in at least one input.
+  is under 1/2 in at least one input. When the inputs span several groups (layers) it is also
+  read within each group: in a stack, the layers below the one where the mistake enters receive
+  a wrong upstream gradient too, which hides the exchange there.
 * ``block`` (copy): two analytic blocks bit-identical although their numeric blocks differ;
   quality 1, exact. It holds whether or not the source block is right.
 * ``missing_term``: the analytic is exactly zero in two or more blocks (numeric is not); quality
@@ -136,7 +138,15 @@ def _entries(ctx: Context) -> dict[tuple[object, ...], list[Blocks]]:
     return entries
 
 
-def _swapped(entries: list[Blocks]) -> tuple[Candidate | None, tuple[int, int] | None]:
+def _swapped(
+    entries: list[Blocks], everyone: list[Blocks] | None = None
+) -> tuple[Candidate | None, tuple[int, int] | None]:
+    """The best exchanged pair over ``entries`` (one group's, or every input's with the axis).
+
+    ``everyone`` is every input with the axis, when ``entries`` are one group's: the scope of
+    the coverage, and the count the phrase gives.
+    """
+    everyone = everyone or entries
     first = entries[0]
     labels, name, total = first.labels, first.axis.name or "block", len(entries)
     pairs = [(i, j) for i in range(len(labels)) for j in range(i + 1, len(labels))]
@@ -152,6 +162,12 @@ def _swapped(entries: list[Blocks]) -> tuple[Candidate | None, tuple[int, int] |
     res = max(e.res[i, j], e.res[j, i])
     names = (e.g.name,) + tuple(h.g.name for h in hits if h is not e)
     ti, tj = first.text(i), first.text(j)
+    shows = f"shows in {len(hits)} of {total} inputs with a {name} axis"
+    if everyone is not entries:
+        shows = (
+            f"shows in {len(hits)} of the {total} inputs of {first.g.group} with a {name} axis "
+            f"({len(everyone)} in all)"
+        )
     cand = Candidate(
         kind=FindingKind.SWAPPED_BLOCKS,
         inputs=names,
@@ -160,7 +176,7 @@ def _swapped(entries: list[Blocks]) -> tuple[Candidate | None, tuple[int, int] |
         phrase=(
             f"the analytic {ti} and {tj} blocks match the numeric {tj} and {ti} (residual "
             f"{res:.2g}, against {e.diag[i]:.2g} and {e.diag[j]:.2g} in place); the exchange "
-            f"shows in {len(hits)} of {total} inputs with a {name} axis"
+            + shows
         ),
         hint=hint("blocks.swapped", first=ti, second=tj, axis=name),
         evidence={
@@ -171,9 +187,27 @@ def _swapped(entries: list[Blocks]) -> tuple[Candidate | None, tuple[int, int] |
             "ratio_by_input": {x.g.name: r for x, r in zip(entries, ratios[(i, j)], strict=True)},
         },
         key=("swap", name, labels, i, j),
-        scope=tuple(x.g.name for x in entries),
+        scope=tuple(x.g.name for x in everyone),
+        relation=True,
     )
     return cand, (i, j)
+
+
+def _swapped_by_group(entries: list[Blocks]) -> list[Candidate]:
+    """The exchange read within each group (layer) too, when the inputs span several.
+
+    In a stack, a layer below the one where the mistake enters also receives a wrong upstream
+    gradient, which can hide the exchange there; within the group that shows it, it holds.
+    """
+    groups = sorted({e.g.group for e in entries if e.g.group is not None})
+    if len(groups) < 2:
+        return []
+    out = []
+    for group in groups:
+        cand, _ = _swapped([e for e in entries if e.g.group == group], entries)
+        if cand is not None:
+            out.append(cand)
+    return out
 
 
 def _zero_blocks(ctx: Context, entries: list[Blocks]) -> list[Candidate]:
@@ -339,6 +373,7 @@ def rule_blocks(ctx: Context) -> list[Candidate]:
         swap, swapped = _swapped(entries)
         if swap is not None:
             out.append(swap)
+        out += _swapped_by_group(entries)
         out += _zero_blocks(ctx, entries)
         out += _block_copies(entries)
         out += _stand_out(entries, swapped)

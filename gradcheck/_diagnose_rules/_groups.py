@@ -2,9 +2,11 @@
 
 ``block``        every wrong input is in one group while another group of the same structure is
                  right (quality 0.55, low: it locates the mistake without saying what it is);
-``time_range``   a weight gradient wrong while its bias is right, and a shorter piece of the
-                 right sum: a partial sum (a missing term);
-``wrong_input``  the same, but not a shorter piece: the deltas paired with the wrong operand.
+``time_range``   a weight gradient wrong while its bias is right: its own sum combines the right
+or               deltas wrongly, over only some of the steps or rows (a partial sum) or with
+``wrong_input``  the wrong operand. One finding names both (``alternatives``): weight data alone
+                 cannot tell them apart. The kind comes first that the size clue favours: a
+                 shorter piece of the right sum reads as a partial sum first.
 
 The bias is a right input of the *same annotated group* whose one axis longer than 1 is an axis
 of the weight: ``(H,)``, ``(H, 1)`` or ``(1, H)`` against a weight of any rank. The bias sums the
@@ -12,8 +14,7 @@ same deltas as its weight, so a right bias means right deltas; only the group an
 which inputs are a layer's weight and bias (without it, a data input and a scale of the same
 length would pair). Which axis the bias shares is read from the axis annotations when both
 inputs have them, otherwise from the sizes, when exactly one axis of the weight has the bias's
-length. Weight data alone cannot prove which of the two mistakes it is: both findings are low
-confidence, quality 0.6.
+length. Low confidence, quality 0.6.
 """
 
 from __future__ import annotations
@@ -100,10 +101,10 @@ def bias_of(ctx: Context, w: Grad) -> tuple[Grad, int] | None:
 def rule_weight_bias(ctx: Context) -> list[Candidate]:
     """A weight gradient wrong while its bias is right: a partial sum or a wrong operand.
 
-    A sum over too few steps (or rows) is a piece of the full sum: shorter
-    (``|a| < 0.75 |n|``) and not pointing away from it (``<a, n> >= 0.75 |a|^2``): that reads
-    as ``time_range``. Anything else reads as ``wrong_input``. Averaged over the weights showing
-    the pattern.
+    Both are named in one finding. The size clue orders them: a sum over too few steps (or
+    rows) is a piece of the full sum, shorter (``|a| < 0.75 |n|``) and not pointing away from it
+    (``<a, n> >= 0.75 |a|^2``), averaged over the weights showing the pattern; it says which
+    is the more likely, never which it is.
     """
     pairs: list[tuple[Grad, Grad, int, float, float]] = []
     for w in ctx.wrong_grads():
@@ -122,25 +123,27 @@ def rule_weight_bias(ctx: Context) -> list[Candidate]:
     mean_ratio = sum(p[3] for p in pairs) / len(pairs)
     mean_proj = sum(p[4] for p in pairs) / len(pairs)
     short = mean_ratio < SHORT_SUM and mean_proj >= SHORT_SUM
-    kind = FindingKind.TIME_RANGE if short else FindingKind.WRONG_INPUT
+    first, second = FindingKind.TIME_RANGE, FindingKind.WRONG_INPUT
+    causes = "a partial sum (a missing term) or a wrong operand"
+    clue = "a shorter piece of the right sum, as a partial sum is"
+    if not short:
+        first, second = second, first
+        causes = "a wrong operand or a partial sum (a missing term)"
+        clue = "not a shorter piece of the right sum"
     out = []
     for w, b, k, ratio, proj in pairs:
         axis = w.axis_text(k)
-        lead = (
-            "a partial sum, a missing term: "
-            if short
-            else "each delta paired with the wrong operand: "
-        )
         out.append(
             Candidate(
-                kind=kind,
+                kind=first,
+                alternatives=(second,),
                 inputs=(w.name,),
                 quality=0.6,
                 confidence=Confidence.LOW,
                 phrase=(
-                    f"{lead}{w.name} is wrong although {b.name}, which shares its {axis} axis, "
-                    f"is right; |analytic| = {ratio:.2g} x |numeric|, <analytic, numeric> = "
-                    f"{proj:.2g} x |analytic|^2"
+                    f"{w.name} is wrong although {b.name}, which shares its {axis} axis, is "
+                    f"right: {causes}; |analytic| = {ratio:.2g} x |numeric|, <analytic, "
+                    f"numeric> = {proj:.2g} x |analytic|^2, {clue}"
                 ),
                 hint=hint(
                     "weight_bias.short" if short else "weight_bias.operand",
@@ -154,8 +157,9 @@ def rule_weight_bias(ctx: Context) -> list[Candidate]:
                     "projection": proj,
                     "mean_norm_ratio": mean_ratio,
                     "mean_projection": mean_proj,
+                    "shorter_piece": short,
                 },
-                key=("weight-bias", kind),
+                key=("weight-bias",),
             )
         )
     return out

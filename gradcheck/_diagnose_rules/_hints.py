@@ -184,10 +184,6 @@ _HINTS: dict[str, str] = {
         "The late steps are wrong and the early ones right: a loop over steps that starts late, "
         "or a per-step contribution added only from some step on."
     ),
-    "time.growing": (
-        "The error grows toward the start: something carried back through time is wrong, so the "
-        "mistake compounds at every step (a missing or wrong recurrent carry)."
-    ),
     # groups, weights and biases
     "group.only": (
         "The mistake is in what differs for {group}: a special case for the first or last group "
@@ -196,30 +192,34 @@ _HINTS: dict[str, str] = {
     ),
     "weight_bias.short": (
         "{bias} sums the same deltas and is right, so the deltas are right and {weight} combines "
-        "them wrongly with its inputs. It is a shorter piece of the right sum, as when it sums "
-        "over only some of the steps or rows (a missing term: e.g. only the last time step's "
-        "delta instead of every step's); less likely, each delta is paired with the wrong "
-        "operand."
+        "them wrongly with its inputs: either it sums over only some of the steps or rows (a "
+        "partial sum, e.g. only the last time step's delta instead of every step's), or each "
+        "delta is paired with the wrong operand (the state at step t instead of t-1). Weight "
+        "data cannot tell the two apart; its size points to the first."
     ),
     "weight_bias.operand": (
         "{bias} sums the same deltas and is right, so the deltas are right and {weight} combines "
-        "them wrongly with its inputs. It is not a shorter piece of the right sum, so most "
-        "likely each delta is paired with the wrong operand (the state at step t instead of "
-        "t-1, another layer's input, x where the normalised x belongs); less likely, it sums "
-        "over only some of the steps or rows."
+        "them wrongly with its inputs: either each delta is paired with the wrong operand (the "
+        "state at step t instead of t-1, another layer's input, x where the normalised x "
+        "belongs), or it sums over only some of the steps or rows (a partial sum). Weight data "
+        "cannot tell the two apart; its size points to the first."
     ),
     # the error spreads
     "spread.many": (
         "An error that spreads over everything upstream of some point, with no simpler pattern, "
         "is what a missing or wrong term of the chain rule does (a carry through time or between "
         "layers dropped, a second path into the same variable left out, a wrong local "
-        "derivative); several independent mistakes can look the same. Look between the right "
-        "inputs and the wrong ones."
+        "derivative), and also what an upstream gradient passed down over only some of the "
+        "steps or rows does (a head that passes down only the last step's gradient); several "
+        "independent mistakes can look the same. Look between the right inputs and the wrong "
+        "ones."
     ),
     "spread.one": (
         "The mistake is on the path to {name} alone, and most of its gradient is right: a term "
         "of {name}'s gradient is missing or wrong (a quantity treated as a constant although it "
-        "depends on {name}, such as a mean or a variance; a wrong local derivative)."
+        "depends on {name}, such as a mean or a variance; a wrong local derivative), or "
+        "{name}'s own line pairs the upstream gradient with the wrong operand (x where the "
+        "normalised x belongs)."
     ),
 }
 

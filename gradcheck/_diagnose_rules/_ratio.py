@@ -11,7 +11,9 @@ dominates an array's norm is not a ratio. It is stated
   altogether when two inputs disagree on them.
 
 A ratio that varies but keeps one sign and one side of 1 at every informative element is read
-as ``missing_term`` (quality 0.7, confidence low: several mistakes produce it).
+as ``missing_term`` (quality 0.7, confidence low: several mistakes produce it). Below 1 (part
+of the gradient missing) it names a partial sum too (``time_range``: a sum over only some of
+the steps or rows), which gives the same numbers as a term left out.
 """
 
 from __future__ import annotations
@@ -182,12 +184,14 @@ def rule_one_side(ctx: Context) -> list[Candidate]:
         out.append(
             Candidate(
                 kind=FindingKind.MISSING_TERM,
+                alternatives=() if above else (FindingKind.TIME_RANGE,),
                 inputs=(g.name,),
                 quality=0.7,
                 confidence=Confidence.LOW,
                 phrase=(
                     f"analytic / numeric lies between {lo:.3g} and {hi:.3g} at every element: "
                     f"one sign, always {'larger' if above else 'smaller'}, never constant"
+                    + ("" if above else ": a term left out, or a sum over only some steps or rows")
                 ),
                 hint=hint("partial.above" if above else "partial.below"),
                 evidence={"min_ratio": lo, "max_ratio": hi, "elements": count(m)},

@@ -144,6 +144,7 @@ def _exchange(ga: Grad, gb: Grad, quality: float, exact: bool, res: float) -> Ca
             hint=hint("relation.groups", first=groups[0], second=groups[1]),
             evidence=evidence | {"groups": groups},
             key=("groups", *groups),
+            relation=True,
         )
     return Candidate(
         kind=FindingKind.WRONG_INPUT,
@@ -154,6 +155,7 @@ def _exchange(ga: Grad, gb: Grad, quality: float, exact: bool, res: float) -> Ca
         hint=hint("relation.exchanged", a=ga.name, b=gb.name),
         evidence=evidence,
         key=("pair", ga.name, gb.name),
+        relation=True,
     )
 
 
@@ -197,6 +199,7 @@ def rule_relations(ctx: Context) -> list[Candidate]:
                     "residual_in_place": ga.rel,
                 },
                 key=("one-way", a_name, b_name),
+                relation=True,
             )
         )
     return out
@@ -262,6 +265,7 @@ def rule_transposed(ctx: Context) -> list[Candidate]:
                         "residual_in_place": g.rel,
                     },
                     key=key,
+                    relation=True,
                 )
             )
     return out
@@ -313,6 +317,7 @@ def rule_reversed(ctx: Context) -> list[Candidate]:
                     "residual_in_place": g.rel,
                 },
                 key=("reversed", len(axes)),
+                relation=True,
             )
         )
     return out

@@ -12,9 +12,12 @@ element passes the check (no mismatch at all, not merely a small one).
 ``time_range``      along an axis named ``"time"``: only the last step, only the first, or a
                     range touching an end; a single interior step is a ``block``;
 ``missing_term``    along an axis named ``"time"``: every step but the last wrong (a dropped
-                    carry: the last step has nothing to carry), or every step wrong with the
-                    error falling steadily from the first to the last (quality 0.6, low
-                    confidence: a carry that compounds).
+                    carry: the last step has nothing to carry).
+
+Every step wrong, the error growing toward the start, is no finding: the last step being wrong
+too says the mistake is made at every step (a wrong local derivative, exchanged deltas, a wrong
+operand), which the carry back through time then compounds; that points at no one mistake, and
+away from a dropped carry.
 """
 
 from __future__ import annotations
@@ -188,22 +191,17 @@ def _step_errors(g: Grad, k: int) -> list[float]:
     return rel
 
 
-def _time_pattern(
-    bad: list[int], rel: list[float], length: int
-) -> tuple[str, str, float, Confidence] | None:
+def _time_pattern(bad: list[int], rel: list[float], length: int) -> tuple[str, str, float] | None:
+    if not 0 < len(bad) < length:
+        return None
+    found = _describe_steps(bad, length)
+    if found is None:
+        return None
+    pattern, text, quality = found
     falling = all(rel[i] >= rel[i + 1] for i in range(length - 1))
-    if 0 < len(bad) < length:
-        found = _describe_steps(bad, length)
-        if found is None:
-            return None
-        pattern, text, quality = found
-        if pattern == "all-but-last" and falling and length > 2:
-            text += ", the error growing toward the start"
-        return pattern, text, quality, Confidence.EXACT
-    if len(bad) == length and falling and rel[0] > 3 * rel[-1]:
-        text = "every step wrong, the error growing toward the start"
-        return "growing", text, 0.6, Confidence.LOW
-    return None
+    if pattern == "all-but-last" and length > 2 and falling:
+        text += ", the error growing toward the start"
+    return pattern, text, quality
 
 
 def _time_candidate(ctx: Context, g: Grad, k: int) -> Candidate | None:
@@ -218,13 +216,12 @@ def _time_candidate(ctx: Context, g: Grad, k: int) -> Candidate | None:
     }
     found = _time_pattern(bad, rel, length)
     if found is not None:
-        pattern, text, quality, confidence = found
-        carry = pattern in ("all-but-last", "growing")
+        pattern, text, quality = found
         return Candidate(
-            kind=FindingKind.MISSING_TERM if carry else FindingKind.TIME_RANGE,
+            kind=FindingKind.MISSING_TERM if pattern == "all-but-last" else FindingKind.TIME_RANGE,
             inputs=(g.name,),
             quality=quality,
-            confidence=confidence,
+            confidence=Confidence.EXACT,
             phrase=f"{text} (relative error by step: " + ", ".join(f"{r:.2g}" for r in rel) + ")",
             hint=hint(f"time.{pattern}"),
             evidence=evidence | {"pattern": pattern},

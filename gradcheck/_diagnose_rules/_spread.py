@@ -1,15 +1,20 @@
 """When nothing simpler holds: an error that spreads, read as a missing or wrong term.
 
 Both readings are low confidence (quality 0.35) and are made only when no exact or high
-candidate explains any wrong input:
+candidate explains any wrong input, and no relation between arrays (an exchange, a transpose, a
+reversal) shows in one, however weakly: "no exchange" would then be false. Each names the two
+kinds of mistake its numbers fit (``alternatives``), since they cannot tell them apart:
 
 * several wrong inputs, each wrong at most of its elements (at least half of its informative
-  elements clearly wrong): what a missing or wrong term of the chain rule upstream of all of
-  them does (a carry, a second path, a local derivative), though several independent mistakes
-  look the same, which the hint says;
+  elements clearly wrong): a missing or wrong term of the chain rule upstream of all of them (a
+  carry, a second path, a local derivative: ``missing_term``), or the upstream gradient passed
+  into them over only some of the steps or rows (a partial sum: ``time_range``); a head that
+  passes down only the last step's gradient and a carry through time left out give the same
+  weight gradients. Several independent mistakes look the same too, which the hint says;
 * one wrong input, wrong at most of its elements but mostly right (its relative residual below
-  1/2: the bulk of the gradient is there) and with no other candidate: a term of its own path
-  is missing or wrong.
+  1/2: the bulk of the gradient is there) and with no other candidate: a term of its own
+  gradient is missing or wrong (``missing_term``), or its own line pairs the upstream gradient
+  with the wrong operand (``wrong_input``: x where the normalised x belongs).
 
 An error confined to a few elements or indices is never read this way (it is not broad).
 """
@@ -42,34 +47,43 @@ def fallback(ctx: Context, candidates: list[Candidate]) -> list[Candidate]:
     firm = {
         name
         for c in candidates
-        if c.confidence in (Confidence.EXACT, Confidence.HIGH)
+        if c.confidence in (Confidence.EXACT, Confidence.HIGH) or c.relation
         for name in c.inputs
     }
     wrong = ctx.wrong_grads()
     if any(g.name in firm for g in wrong) or not all(_broad(g) for g in wrong):
         return []
     right = [g.name for g in ctx.grads.values() if not g.failed]
-    rest = f"; right: {join(right[:6])}" + (" ..." if len(right) > 6 else "") if right else ""
+    rest = ""
+    if right:
+        shown = join(right[:6]) + (f" and {len(right) - 6} more" if len(right) > 6 else "")
+        rest = f", while {shown} {'is' if len(right) == 1 else 'are'} right"
     if len(wrong) >= 2:
         groups = sorted({g.group for g in wrong if g.group is not None})
         where_ = f" in {join(groups)}" if groups else ""
         phrase = (
-            f"{len(wrong)} inputs{where_} are wrong at most of their elements, with no constant "
-            f"ratio, zero, exchange or confinement (relative errors {_errors(wrong)}){rest}"
+            f"{len(wrong)} inputs{where_} are wrong at most of their elements (relative errors "
+            f"{_errors(wrong)}), with no constant ratio, zero, exchange or confinement{rest}: a "
+            "term of the chain rule missing or wrong upstream of them (a dropped carry, a wrong "
+            "local derivative), or the upstream gradient passed into them over only some of the "
+            "steps or rows"
         )
-        advice, key = hint("spread.many"), ("spread",)
+        advice, key, other = hint("spread.many"), ("spread",), FindingKind.TIME_RANGE
     else:
         (g,) = wrong
         if g.rel >= MOSTLY_RIGHT or any(g.name in c.inputs for c in candidates):
             return []
         phrase = (
             f"{g.name} is wrong at most of its elements, but mostly right (relative error "
-            f"{g.rel:.2g}), with no simpler pattern{rest}"
+            f"{g.rel:.2g}), with no simpler pattern{rest}: a term of its gradient missing or "
+            "wrong, or the wrong operand in its own line (x where the normalised x belongs)"
         )
         advice, key = hint("spread.one", name=g.name), ("spread-one",)
+        other = FindingKind.WRONG_INPUT
     return [
         Candidate(
             kind=FindingKind.MISSING_TERM,
+            alternatives=(other,),
             inputs=tuple(ctx.wrong),
             quality=0.35,
             confidence=Confidence.LOW,

@@ -90,7 +90,7 @@ def report(result: CheckResult, format: str = "text", *, title: str | None = Non
     ['input', 'shape', 'checked']
     >>> data = json.loads(gradcheck.report(result, "json"))
     >>> data["schema_version"], data["passed"], data["inputs"][0]["checked"]
-    ('2.2', True, 3)
+    ('2.3', True, 3)
     """
     _check(result, format)
     if title is not None and not isinstance(title, str):

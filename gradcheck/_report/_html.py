@@ -137,7 +137,7 @@ def context(result: CheckResult, title: str | None) -> dict[str, Any]:
         "findings": [
             {
                 "input": f.input,
-                "kind": f.kind.value,
+                "kind": " or ".join(k.value for k in f.kinds),
                 "confidence": f.confidence.value,
                 "summary": f.summary,
                 "hint": f.hint,

@@ -17,7 +17,7 @@ from .._breakdown import Breakdown, breakdowns, excess, groups, worst_excess
 from .._result import CheckResult, InputResult, _num
 
 #: bumped on any change of the layout that a consumer could notice
-SCHEMA_VERSION = "2.2"
+SCHEMA_VERSION = "2.3"
 
 
 def _annotation(r: InputResult) -> dict[str, Any] | None:

@@ -88,7 +88,8 @@ def render_markdown(result: CheckResult, title: str | None = None) -> str:
     if result.findings:
         lines += ["", "#### Likely causes", ""]
         for f in result.findings:
-            what = f"{f.kind.value}, confidence {f.confidence.value}"
+            kinds = " or ".join(k.value for k in f.kinds)
+            what = f"{kinds}, confidence {f.confidence.value}"
             lines.append(f"- **{code(f.input)}** ({esc(what)}): {esc(f.summary)}  ")
             lines.append(f"  _{esc(f.hint)}_")
     mism = []

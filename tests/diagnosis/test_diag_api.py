@@ -93,6 +93,24 @@ def test_findings_are_typed():
         gradcheck.Finding(kind="block", input="x", summary="", hint="", confidence="sure")
 
 
+@pytest.mark.parametrize(
+    ("alternatives", "words"),
+    [
+        (("guess",), "for Finding.alternatives, but got alternatives='guess'"),
+        (("block",), "at most 1 kind other than kind='block'"),
+        (("time_range", "wrong_input"), "at most 1 kind other than"),
+        ("time_range", r"the string alternatives='time_range'; write \('time_range',\)"),
+    ],
+    ids=["unknown", "the-kind-itself", "two", "a-string"],
+)
+def test_alternatives_are_typed(alternatives, words):
+    with pytest.raises(InvalidArgumentError, match=words):
+        gradcheck.Finding(kind="block", input="x", summary="", hint="", alternatives=alternatives)
+    f = gradcheck.Finding(kind="block", input="x", summary="", hint="", alternatives=["transposed"])
+    assert (f.alternatives, f.kinds) == ((FindingKind.TRANSPOSED,), ("block", "transposed"))
+    assert f.to_dict()["alternatives"] == ["transposed"]
+
+
 @pytest.mark.parametrize("key", sorted(HINTS))
 def test_every_hint_is_a_sentence(key):
     names = {n for _, n, _, _ in string.Formatter().parse(HINTS[key]) if n is not None}

@@ -46,12 +46,12 @@ def test_single_index_of_a_named_axis(bug, axis, index, words):
 
 def test_weight_summed_over_the_last_step_only():
     f = top(affine_time_check("last_step", drift=True))
-    assert (f.kind, f.input, f.evidence["bias"]) == ("time_range", "W", "b")
+    assert (f.kinds, f.input, f.evidence["bias"]) == (("time_range", "wrong_input"), "W", "b")
     assert f.evidence["norm_ratio"] < 0.75 <= f.evidence["projection"]
 
 
 def test_weight_paired_with_the_wrong_operand():
     f = top(affine_time_check("shifted", drift=False))
-    assert (f.kind, f.input, f.evidence["bias"]) == ("wrong_input", "W", "b")
+    assert (f.kinds, f.input, f.evidence["bias"]) == (("wrong_input", "time_range"), "W", "b")
     assert f.evidence["projection"] < 0.75
     assert "wrong operand" in f.hint

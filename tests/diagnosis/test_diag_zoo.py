@@ -33,10 +33,10 @@ def test_no_finding_is_contradicted_by_the_truth(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_a_wrong_top_finding_is_never_exact_or_high(case):
+def test_no_top_finding_is_wrong(case):
+    # no finding is better than a wrong one: a top finding names the bug or there is none
     bad, truth = _judged(case)
-    if outcome(bad.findings, case.accepted, truth) == "wrong":
-        assert bad.findings[0].confidence == "low", bad.findings[0].summary
+    assert outcome(bad.findings, case.accepted, truth) != "wrong", bad.findings[0]
 
 
 def test_most_bugs_are_named():

@@ -121,9 +121,25 @@ FINDING = gc.Finding(
 )
 
 
+#: a finding that names two kinds of mistake the numbers cannot tell apart
+TWO_KINDS = gc.Finding(
+    kind="time_range",
+    alternatives=("wrong_input",),
+    input="w",
+    summary="w is wrong although b is right: a partial sum or a wrong operand",
+    hint="Either w sums over only some of the steps, or it pairs the deltas with the wrong input.",
+    score=0.6,
+)
+
+
 def with_finding():
     """The failing-block result with a hand-made finding (diagnosis fills these in)."""
     return dataclasses.replace(failing_block(), findings=(FINDING,))
+
+
+def with_two_kinds():
+    """The failing-block result with a finding that names an alternative beside its kind."""
+    return dataclasses.replace(failing_block(), findings=(FINDING, TWO_KINDS))
 
 
 def schema():
@@ -139,6 +155,7 @@ ALL = {
     "directional_failing": directional_failing,
     "sampled_failing": sampled_failing,
     "with_finding": with_finding,
+    "with_two_kinds": with_two_kinds,
 }
 
 

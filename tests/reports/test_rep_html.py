@@ -95,6 +95,11 @@ def test_text_is_escaped(failing_html):
     assert "confidence high, score 0.90" in failing_html
 
 
+def test_a_finding_names_its_alternative_kind():
+    page = gc.report(H.with_two_kinds(), "html")
+    assert '<span class="kind">time_range or wrong_input</span>' in page
+
+
 def test_input_names_are_escaped():
     x = np.linspace(-1, 1, 3)
     result = gc.check_grad(

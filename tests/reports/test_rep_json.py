@@ -10,6 +10,7 @@ import pytest
 import rep_helpers as H
 
 import gradcheck as gc
+from gradcheck._result import MAX_ALTERNATIVES
 
 VALIDATOR = jsonschema.Draft202012Validator(H.schema())
 
@@ -54,7 +55,7 @@ def test_the_schema_rejects_what_it_should():
 def test_header_versions_options_and_summary():
     result = H.failing_block()
     data = _strict_load(gc.report(result, "json", title="my layer"))
-    assert data["schema_version"] == "2.2"
+    assert data["schema_version"] == "2.3"
     assert data["tool"] == {"name": "gradcheck", "version": gc.__version__}
     assert data["environment"]["numpy"] == np.__version__
     assert data["title"] == "my layer"
@@ -96,7 +97,7 @@ def test_non_finite_numbers_are_encoded_explicitly():
     assert data["summary"]["worst"]["index"] is None
     finding = _strict_load(gc.report(H.with_finding(), "json"))["findings"][0]
     assert finding["evidence"] == {"block": "f", "ratio": 2.0, "nan": "nan", "items": [1, 2]}
-    assert finding["kind"] == "block"
+    assert (finding["kind"], finding["alternatives"]) == ("block", [])
     assert finding["score"] == 0.9
     assert (finding["confidence"], finding["inputs"]) == ("high", ["w"])
 
@@ -105,6 +106,18 @@ def test_finding_kinds_and_confidences_of_the_schema_are_the_enums():
     finding = H.schema()["$defs"]["finding"]["properties"]
     assert finding["kind"]["enum"] == [k.value for k in gc.FindingKind]
     assert finding["confidence"]["enum"] == [c.value for c in gc.Confidence]
+    assert finding["alternatives"]["items"] == {"$ref": "#/$defs/finding/properties/kind"}
+    assert finding["alternatives"]["maxItems"] == MAX_ALTERNATIVES
+
+
+def test_a_finding_with_an_alternative_kind():
+    data = _strict_load(gc.report(H.with_two_kinds(), "json"))
+    assert VALIDATOR.is_valid(data)
+    finding = data["findings"][1]
+    assert (finding["kind"], finding["alternatives"]) == ("time_range", ["wrong_input"])
+    for bad in (["guess"], ["wrong_input", "block"]):
+        finding["alternatives"] = bad
+        assert not VALIDATOR.is_valid(data)
 
 
 @pytest.mark.parametrize(("key", "value"), [("kind", "guess"), ("confidence", "sure")])

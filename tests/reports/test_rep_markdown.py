@@ -69,6 +69,12 @@ def test_failing_report_has_breakdown_causes_and_mismatches():
     assert "#### Mismatching elements (worst first)" in text
 
 
+def test_a_finding_names_its_alternative_kind():
+    text = gc.report(H.with_two_kinds(), "markdown")
+    cause = "- **`w`** (time\\_range or wrong\\_input, confidence low): w is wrong although b"
+    assert cause in text
+
+
 def test_names_with_markdown_characters_keep_the_table_intact():
     x = np.linspace(-1, 1, 4)
     result = gc.check_grad(
