@@ -23,6 +23,7 @@ from ._errors import (
     UserCodeError,
     _show,
 )
+from ._frontend import foreign_array, foreign_hint
 from ._objective import (
     GradObjective,
     LayerObjective,
@@ -296,10 +297,15 @@ def _validate_arrays(names: Sequence[str], arrays: Sequence[object], wrt: Sequen
     for k in wrt:
         name, x = names[k], arrays[k]
         if not isinstance(x, np.ndarray):
-            hint = " (wrap it with np.asarray(..., dtype=np.float64))"
+            foreign = foreign_array(x)
+            if foreign is not None:  # described by kind, shape and dtype, never by its values
+                raise InvalidArgumentError(
+                    f"Expected a numpy array for input {name!r}, but got {foreign}; "
+                    f"{foreign_hint(x)}"
+                )
             raise InvalidArgumentError(
                 f"Expected a numpy array for input {name!r}, but got {name}={_show(x, 200)} "
-                f"(type={type(x).__name__}){hint}"[:300]
+                f"(type={type(x).__name__}) (wrap it with np.asarray(..., dtype=np.float64))"
             )
         if x.dtype == np.float16:
             raise InvalidArgumentError(
