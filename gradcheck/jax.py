@@ -43,7 +43,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._api import check_vjp
-from ._errors import InvalidArgumentError, InvalidOutputError, _show
+from ._errors import (
+    GradcheckError,
+    InvalidArgumentError,
+    InvalidOutputError,
+    UserCodeError,
+    _show,
+)
 from ._frontend import LINEARITY_FACTOR, Contract, merge, positional, require, select
 from ._result import CheckResult
 
@@ -142,6 +148,17 @@ class _Target:
         return tuple(np.asarray(leaves[k]) for k in kept)
 
     def vjp(self, cotangent: Any, *flat: Any) -> list[NDArray[Any] | None]:
+        try:
+            return self._vjp(cotangent, *flat)
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            raise UserCodeError(
+                f"the VJP of {self.who} (through jax.vjp) raised {type(exc).__name__}: {exc}",
+                during="backward",
+            ) from exc
+
+    def _vjp(self, cotangent: Any, *flat: Any) -> list[NDArray[Any] | None]:
         cots = cotangent if isinstance(cotangent, tuple) else (cotangent,)
         positions = [
             k

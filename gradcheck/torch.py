@@ -48,10 +48,12 @@ from numpy.typing import NDArray
 
 from ._api import check_vjp
 from ._errors import (
+    GradcheckError,
     InputMutationError,
     InvalidArgumentError,
     InvalidOutputError,
     NondeterminismError,
+    UserCodeError,
     _show,
 )
 from ._frontend import (
@@ -258,6 +260,18 @@ class _Target:
             return tuple(_to_numpy(o) for o in self._outputs(res, complex_ok))
 
     def vjp(self, cotangent: Any, *flat: Any) -> list[NDArray[Any] | None]:
+        try:
+            return self._vjp(cotangent, *flat)
+        except GradcheckError:
+            raise
+        except Exception as exc:
+            raise UserCodeError(
+                f"the backward pass of {self.who} (through torch.autograd.grad) raised "
+                f"{type(exc).__name__}: {exc}",
+                during="backward",
+            ) from exc
+
+    def _vjp(self, cotangent: Any, *flat: Any) -> list[NDArray[Any] | None]:
         cots = cotangent if isinstance(cotangent, tuple) else (cotangent,)
         with _torch.enable_grad():
             args, params, checked = self._rebuild(flat, grad=True)
