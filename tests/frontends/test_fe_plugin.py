@@ -88,6 +88,7 @@ def test_the_fixture_checks_jax_functions(pytester):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "E       gradcheck*GradientCheckFailure: gradcheck FAILED: 1 of 1 inputs have gradient mismatches (params[[]'w'[]]: 4 of 4*"
+            "E       gradcheck*GradientCheckFailure: gradcheck FAILED: 1 of 1 inputs have "
+            "gradient mismatches (params[[]'w'[]]: 4 of 4*"
         ]
     )
