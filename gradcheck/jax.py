@@ -102,9 +102,13 @@ class _Target:
         self.kept: list[int] | None = None
         self.contract: Contract | None = None
 
-    def _device_array(self, name: str, value: NDArray[Any]) -> Any:
+    def device(self, name: str) -> Any:
+        """The device of a checked leaf: its own, or jax's default device."""
         device = self.devices.get(name)
-        return _jax.device_put(value, device) if device is not None else _jnp.asarray(value)
+        return device if device is not None else _jax.devices()[0]
+
+    def _device_array(self, name: str, value: NDArray[Any]) -> Any:
+        return _jax.device_put(value, self.device(name))
 
     def _args(self, flat: Sequence[Any]) -> list[Any]:
         args, at = [], 0
@@ -140,10 +144,18 @@ class _Target:
 
     def forward(self, *flat: Any) -> tuple[NDArray[Any], ...]:
         complex_ok = any(isinstance(a, np.ndarray) and a.dtype.kind == "c" for a in flat)
-        values = [
-            self._device_array(n, v) if self._is_checked(n, v) else v
-            for n, v in zip(self.names, flat, strict=True)
+        values = list(flat)
+        checked = [
+            k
+            for k, (n, v) in enumerate(zip(self.names, flat, strict=True))
+            if self._is_checked(n, v)
         ]
+        # one transfer for all the arrays (a call per array can cost more than the function)
+        moved = _jax.device_put(
+            [flat[k] for k in checked], [self.device(self.names[k]) for k in checked]
+        )
+        for k, array in zip(checked, moved, strict=True):
+            values[k] = array
         leaves, _, kept = self._outputs(self.fn(*self._args(values)), complex_ok)
         return tuple(np.asarray(leaves[k]) for k in kept)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import torch
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
 
 K = 0.7978845608028654  # sqrt(2 / pi)
 C = 0.044715
