@@ -20,9 +20,6 @@ from numpy.typing import NDArray
 from ._errors import InvalidArgumentError, MissingDependencyError, _show
 from ._result import CheckResult, Confidence, Finding, FindingKind
 
-#: the extra of the package that provides each framework
-EXTRAS = {"torch": "torch", "jax": "jax", "ml_dtypes": "torch"}
-
 #: factor on the cotangent of the linearity check (negative: a backward pass that uses
 #: ``|grad_output|`` or branches on its sign is caught too; a power of two: exact in floating
 #: point, so a linear backward pass gives exactly ``-2`` times its gradient)
@@ -95,11 +92,7 @@ def eps(dtype: np.dtype[Any]) -> float:
     if dtype.kind in "fc":
         return float(np.finfo(dtype).eps)
     if dtype.name == "bfloat16":
-        return 2.0**-7
-    if dtype.name.startswith("float8"):
-        import ml_dtypes
-
-        return float(ml_dtypes.finfo(dtype).eps)
+        return 2.0**-7  # 8 significant bits
     raise InvalidArgumentError(f"dtype {dtype} is not a floating-point dtype")
 
 
