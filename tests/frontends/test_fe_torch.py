@@ -351,3 +351,24 @@ def test_an_error_in_backward_names_the_backward_pass():
 
     with pytest.raises(UserCodeError, match=r"backward pass of Unfinished.apply .* not written"):
         check_function(Unfinished, (randn(3),))
+
+
+def test_reports_of_a_contract_violation_validate_and_name_it():
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    import gradcheck
+
+    params = {"w": randn(4, 5)}
+    result = check_function(lambda p: fns.GeluAbsGrad.apply(p["w"]), (params,))
+    schema = json.loads(
+        resources.files("gradcheck").joinpath("schema/report.schema.json").read_text()
+    )
+    data = json.loads(gradcheck.report(result, "json"))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    assert data["findings"][0]["kind"] == "contract"
+    assert data["findings"][0]["input"] == "p['w']"  # the lambda's parameter name
+    markdown = gradcheck.report(result, "markdown")
+    assert "not linear in grad_output" in markdown
