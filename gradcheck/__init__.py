@@ -134,7 +134,14 @@ __all__ = [
 ]
 
 
+#: submodules imported on first access (``gradcheck.torch`` after ``import gradcheck``): each
+#: imports its framework, which plain ``import gradcheck`` must not
+_SUBMODULES = ("torch", "jax")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")

@@ -26,6 +26,7 @@ from ._errors import (
     UserCodeError,
     _show,
 )
+from ._frontend import foreign_array, foreign_hint
 from ._objective import (
     GradObjective,
     LayerObjective,
@@ -330,11 +331,6 @@ def _parse_options(
 
 def _array_advice(x: object) -> str:
     """How to turn ``x`` into the numpy array a check needs, by where ``x`` comes from."""
-    module = type(x).__module__.split(".")[0]
-    if module == "torch":
-        return "convert it with x.detach().cpu().numpy(), or check it with gradcheck.torch"
-    if module in ("jax", "jaxlib"):
-        return "convert it with np.asarray(x), or check it with gradcheck.jax"
     if isinstance(x, list | tuple):
         return "wrap it with np.asarray(x, dtype=np.float64)"
     return "pass a numpy array of floats (np.asarray(x, dtype=np.float64))"
@@ -344,14 +340,15 @@ def _validate_arrays(names: Sequence[str], arrays: Sequence[object], wrt: Sequen
     for k in wrt:
         name, x = names[k], arrays[k]
         if not isinstance(x, np.ndarray):
-            shape = getattr(x, "shape", None)
-            dtype = getattr(x, "dtype", None)
-            what = type(x).__name__ + (
-                f" of shape {tuple(shape)} and dtype {dtype}" if shape is not None else ""
-            )
+            foreign = foreign_array(x)
+            if foreign is not None:  # described by kind, shape and dtype, never by its values
+                raise InvalidArgumentError(
+                    f"Expected a numpy array for input {name!r}, but got {foreign}; "
+                    f"{foreign_hint(x)}"
+                )
             raise InvalidArgumentError(
                 f"Expected a numpy array for input {name!r}, but got {name}={_show(x, 120)} "
-                f"(type={what}); {_array_advice(x)}"
+                f"(type={type(x).__name__}); {_array_advice(x)}"
             )
         if isinstance(x, np.matrix):
             raise InvalidArgumentError(

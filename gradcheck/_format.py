@@ -88,6 +88,8 @@ def headline(result: CheckResult) -> str:
     if result.passed:
         return "gradcheck passed"
     if not failed:
+        if any(f.kind == "contract" for f in result.findings):
+            return "gradcheck FAILED: the backward pass breaks its framework's contract"
         return "gradcheck FAILED: the joint directional screen failed"
     if all(r.mismatches == 0 and r.unverified for r in failed):
         return (

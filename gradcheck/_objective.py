@@ -24,6 +24,7 @@ from ._errors import (
     UserCodeError,
     _show,
 )
+from ._frontend import foreign_array, foreign_hint
 
 Arrays = list[NDArray[Any]]
 MutationCheck = Callable[[str], None]
@@ -37,6 +38,15 @@ class Base:
     magnitude: float
     grads: list[object]
     out_dtypes: tuple[np.dtype[Any], ...]
+
+    def __post_init__(self) -> None:
+        for k, g in enumerate(self.grads):
+            foreign = foreign_array(g)
+            if foreign is not None:  # named by kind, shape and dtype, never cut mid-word
+                raise InvalidGradientError(
+                    f"gradient {k} (in the order of the inputs) is {foreign}, expected a numpy "
+                    f"array; {foreign_hint(g)}"
+                )
 
 
 def _call_user(fn: Callable[..., Any], args: Sequence[object], during: str) -> Any:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import importlib
 import math
 import pickle
 import re
@@ -173,8 +174,10 @@ def _better(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any
 class Checker:
     """The ``gradcheck`` fixture: gradcheck's check functions for use in tests.
 
-    Each method takes the arguments of the function of the same name in :mod:`gradcheck`,
-    merges the options of the test's ``@pytest.mark.gradcheck(...)`` marker under its own,
+    Each method takes the arguments of the function of the same name in :mod:`gradcheck`
+    (``check_torch``, ``check_torch_module`` and ``check_jax``: of ``check_function`` and
+    ``check_module`` in :mod:`gradcheck.torch` and :mod:`gradcheck.jax`), merges the options
+    of the test's ``@pytest.mark.gradcheck(...)`` marker under its own,
     returns the :class:`~gradcheck.CheckResult` when the check passed and raises
     :class:`~gradcheck.GradientCheckFailure` when it failed. It keeps no state between calls.
     """
@@ -207,6 +210,21 @@ class Checker:
         __tracebackhide__ = True
         return self._run("check_module", (layer, inputs), options)
 
+    def check_torch(self, fn: Any, inputs: Any, **options: Any) -> CheckResult:
+        """Run :func:`gradcheck.torch.check_function` and raise if it fails."""
+        __tracebackhide__ = True
+        return self._run("torch.check_function", (fn, inputs), options)
+
+    def check_torch_module(self, module: Any, inputs: Any = (), **options: Any) -> CheckResult:
+        """Run :func:`gradcheck.torch.check_module` and raise if it fails."""
+        __tracebackhide__ = True
+        return self._run("torch.check_module", (module, inputs), options)
+
+    def check_jax(self, fn: Any, inputs: Any, **options: Any) -> CheckResult:
+        """Run :func:`gradcheck.jax.check_function` and raise if it fails."""
+        __tracebackhide__ = True
+        return self._run("jax.check_function", (fn, inputs), options)
+
     def options(self) -> dict[str, Any]:
         """The options the current test's ``gradcheck`` markers set."""
         return _marker_options(self._state.current)
@@ -218,8 +236,13 @@ class Checker:
         state = self._state
         marked = _marker_options(state.current)
         merged = {**marked, **options}
+        if "." in name:  # a front end: gradcheck.torch, gradcheck.jax (imported when used)
+            module, attr = name.rsplit(".", 1)
+            check = getattr(importlib.import_module(f"gradcheck.{module}"), attr)
+        else:
+            check = getattr(gradcheck, name)
         try:
-            result: CheckResult = getattr(gradcheck, name)(*args, **merged)
+            result: CheckResult = check(*args, **merged)
         except gradcheck.InvalidArgumentError as exc:
             from_marker = {k: v for k, v in marked.items() if k not in options}
             if from_marker:
@@ -250,7 +273,7 @@ class Checker:
         if state.report_dir is None or (state.failed_only and result.passed):
             return
         stem = report_stem(nodeid, state.item_checks)
-        if state.bundles and not result.passed:
+        if state.bundles and not result.passed and "." not in name:  # numpy checks only
             self._bundle(name, args, options, result, state.report_dir / f"{stem}.npz", title)
         spooled = state.spool_dir() / f"{stem}.pickle"
         try:
@@ -300,6 +323,8 @@ def _short_message(result: CheckResult) -> str:
             parts.append(f"{r.name}: failed")
     if len(failed) > 3:
         parts.append(f"and {len(failed) - 3} more inputs")
+    if not parts:  # the values passed: a contract of the front ends failed
+        parts = [f.summary for f in result.findings if f.kind == "contract"][:2]
     detail = f" ({'; '.join(parts)})" if parts else ""
     return f"{headline(result)}{detail}. Full report in the 'gradcheck report' section."
 

@@ -132,6 +132,9 @@ class FindingKind(enum.StrEnum):
     UNMASKED = "unmasked"
     #: the analytic gradient is the numeric one reversed along one or more axes
     REVERSED = "reversed"
+    #: the backward pass breaks its framework's contract (``gradcheck.torch``, ``gradcheck.jax``):
+    #: not linear in the cotangent, two runs disagree, a gradient of the wrong shape or dtype
+    CONTRACT = "contract"
 
 
 class Confidence(enum.StrEnum):
