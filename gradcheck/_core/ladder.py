@@ -109,7 +109,11 @@ def refine(
     floor = floor + FLOOR_A * lines.analytic_noise(sel)
     points = _Points(lines, sel, {m: _copy(e) for m, e in stage1.items()})
     n = len(sel)
-    scale = lines.scale
+    # a batch whose largest analytic value is within the rounding of the backward pass that
+    # computed it (a bias feeding a normalisation, whose gradient is zero in exact arithmetic)
+    # has no size to judge its elements against: they are judged as the zeros they are
+    zero = max(lines.rounding, float(np.max(floor)))
+    scale = 0.0 if lines.scale <= zero else lines.scale
 
     def judge(base: float, idx: NDArray[np.intp]) -> Refined:
         e1, e2, e4 = points.triple(base, idx)

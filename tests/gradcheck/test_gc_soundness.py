@@ -480,3 +480,84 @@ def test_auto_says_which_blocks_the_budget_left_unlocalized():
     assert failing
     assert all(d.elements is None or d.elements[0] < d.elements[1] for d in failing)
     assert any("the budget ran out before localizing the failing blocks" in n for n in result.notes)
+
+
+# ---- a gradient that is zero in exact arithmetic ---------------------------------------------
+
+
+def _linear_batchnorm(dtype, bias_bug=False):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 4)).astype(dtype)
+
+    def forward(W, b, gamma):
+        z = X @ W + b
+        zc = z - z.mean(0)
+        std = np.sqrt((zc**2).mean(0) + dtype(1e-5))
+        zh = zc / std
+        return gamma * zh, (zh, std, gamma)
+
+    def backward(dout, cache):
+        zh, std, gamma = cache
+        dzh = dout * gamma
+        dz = (dzh - dzh.mean(0) - zh * (dzh * zh).mean(0)) / std
+        # the bias of a linear layer feeding a normalisation: its gradient sums to zero
+        db = dout.sum(0) if bias_bug else dz.sum(0)
+        return X.T @ dz, db.astype(dtype), (dout * zh).sum(0)
+
+    inputs = {
+        "W": rng.standard_normal((4, 3)).astype(dtype),
+        "b": rng.standard_normal(3).astype(dtype),
+        "gamma": rng.standard_normal(3).astype(dtype),
+    }
+    return gc.check_layer(forward, backward, inputs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_bias_before_a_normalisation_passes(dtype):
+    result = _linear_batchnorm(dtype)
+    assert result.passed, result
+    assert np.max(np.abs(result.inputs["b"].analytic)) < 1e-4  # rounding of an exact zero
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_bias_gradient_that_skips_the_normalisation_is_caught(dtype):
+    result = _linear_batchnorm(dtype, bias_bug=True)
+    assert result.inputs["b"].mismatches == 3
+    assert result.inputs["W"].passed
+
+
+def _relu_conv(dtype, seed, bug=False):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, 10)).astype(dtype)  # (N, C, L)
+    w = (rng.standard_normal((4, 3, 3)) / 3).astype(dtype)  # (F, C, K)
+
+    def forward(x, w):
+        cols = np.stack([x[:, :, i : i + 3] for i in range(8)], axis=1)  # (N, 8, C, K)
+        z = np.einsum("nlck,fck->nfl", cols, w)
+        return np.maximum(z, 0), (cols, z)
+
+    def backward(dout, cache):
+        cols, z = cache
+        dz = dout * (z > 0)
+        dw = np.einsum("nfl,nlck->fck", dz, cols) * (1.01 if bug else 1.0)
+        dcols = np.einsum("nfl,fck->nlck", dz, w)
+        dx = np.zeros_like(x)
+        for i in range(8):
+            dx[:, :, i : i + 3] += dcols[:, i]
+        return dx.astype(dtype), dw.astype(dtype)
+
+    return gc.check_layer(forward, backward, {"x": x, "w": w})
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_relu_convolution_passes_with_its_kinks(dtype, seed):
+    result = _relu_conv(dtype, seed)
+    assert not any(r.mismatches for r in result.inputs.values()), result
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_relu_convolution_with_a_one_percent_bug_fails(dtype):
+    result = _relu_conv(dtype, 0, bug=True)
+    assert result.inputs["w"].mismatches > 0
