@@ -198,7 +198,14 @@ class CheckState:
         for k in self.wrt:
             g = self.grads[k].reshape(-1)
             second = np.abs(g_plus[k].reshape(-1) + g_minus[k].reshape(-1) - 2 * g)
-            cap = math.sqrt(self.scales.eps) * np.maximum(np.abs(g), self.scales.gscale[k])
+            # a change beyond sqrt(eps) of the gradient's scale is no rounding (a kink between
+            # the points, or a backward pass with noise of its own); the scale is at least what
+            # the function's terms amount to per unit of the input, so that the rounding of a
+            # gradient that is zero in exact arithmetic (a residue of cancelling terms) counts
+            terms = self.scales.fscale / float(np.median(self.xscale(k)))
+            cap = math.sqrt(self.scales.eps) * np.maximum(
+                np.abs(g), max(self.scales.gscale[k], terms)
+            )
             level = np.where(second <= cap, second, 0.0) / math.sqrt(6)
             out[k] = np.maximum(level, float(np.quantile(level, 0.9)))
         return out
