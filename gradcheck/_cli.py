@@ -34,6 +34,7 @@ from . import __version__
 from ._api import check_grad, check_layer, check_loss, check_module, check_vjp
 from ._bundle import KINDS as BUNDLE_KINDS
 from ._bundle import Bundle, Replay, bundle_from_call, replay, resolve
+from ._core import METHODS, MODES
 from ._errors import GradcheckError, InvalidArgumentError, MissingDependencyError, UserCodeError
 from ._format import headline
 from ._progress import Hint, ProgressBar
@@ -132,12 +133,12 @@ def _common(parser: argparse.ArgumentParser, seed_default: int | None) -> None:
     spec = "" if seed_default is not None else ", or the spec's"
     check.add_argument(
         "--method",
-        choices=("central", "richardson", "complex"),
+        choices=tuple(METHODS),
         help=f"numerical method (default: central{spec})",
     )
     check.add_argument(
         "--mode",
-        choices=("auto", "full", "sample", "directional"),
+        choices=tuple(MODES),
         help=f"which elements to check (default: auto{spec})",
     )
     seed_help = (

@@ -70,7 +70,8 @@ def auto(state: CheckState) -> str:
     left of ``budget``; a block it could not reach is still reported, with its range.
     """
     total = _total(state)
-    cost = total * state.method.calls_per_element
+    # every element, and the noise measured once per input
+    cost = total * state.method.calls_per_element + NOISE_CALLS * len(state.wrt)
     budget = state.calls_for(state.opts.budget)
     if cost <= budget - state.ev.calls:
         state.notes.append(f"auto: {total} elements ({cost} calls) within the budget; full")
@@ -78,7 +79,7 @@ def auto(state: CheckState) -> str:
         _improve(state, budget)
         return "full"
     # the screen within what is left of the budget (the noise level is measured first, once)
-    screen = min(state.calls_for(state.opts.screen), budget - state.ev.calls - 9)
+    screen = min(state.calls_for(state.opts.screen), budget - state.ev.calls - NOISE_CALLS)
     per = state.method.calls_per_direction
     blocks = _blocks(state, max(len(state.wrt), screen // per))
     sizes = sorted({hi - lo for _, lo, hi in blocks})
@@ -97,6 +98,8 @@ def auto(state: CheckState) -> str:
     return "screen"
 
 
+#: calls one measurement of the noise costs
+NOISE_CALLS = 9
 #: calls one element costs when it is judged again on the ladder (a first estimate)
 IMPROVE_COST = 12
 #: the share of its input's largest gradient below which an element is no target of improvement
@@ -120,8 +123,11 @@ def _improve(state: CheckState, budget: int) -> None:
     order.sort(reverse=True)
     start = state.ev.calls
     done = 0
-    while order and state.ev.calls + IMPROVE_COST * min(len(order), 32) <= budget:
-        batch, order = order[:32], order[32:]
+    while order:
+        size = min(32, (budget - state.ev.calls) // IMPROVE_COST)
+        if size < 1:
+            break
+        batch, order = order[:size], order[size:]
         for k in {k for _, k, _ in batch}:
             state.improve_elements(k, np.array([j for _, kk, j in batch if kk == k], np.intp))
         done += len(batch)

@@ -1,0 +1,127 @@
+"""The detection floor of gradcheck's auto mode against the calls it spends, in one run.
+
+Run from the repository root::
+
+    python bench/floor_curve.py                 # float64 and float32, three shapes (~10 min)
+    python bench/floor_curve.py --quick         # a smoke test
+
+The function is the one of ``bench/compare.py``: ``lstm_ref``'s 2-layer LSTM with a fully
+connected head and softmax loss, as a function of all its parameters. The floor is the smallest
+planted relative error, in the element of ``layer1.Wh`` whose float64 gradient is nearest 1/50
+of the tensor's largest, that the check catches (1e-1, 1e-2, ... scanned down to the first
+miss), with every larger one caught and the correct gradient passing. The calls are those of
+the check at the floor (the most any caught level took) and on the correct gradient.
+
+At the small shape (319 parameters) a full check fits the default budget of 4000 calls: the
+curve varies ``budget`` (what is left after the full check goes to the elements with the highest
+detection bounds). At the larger shapes (8,406 and 15,946 parameters) it does not: the curve
+varies ``screen`` (the calls spent screening blocks of every input; a failure is then localized
+within ``budget``).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+import _common as common  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import make_case, markdown_table  # noqa: E402
+
+import gradcheck  # noqa: E402
+import lstm_ref as lr  # noqa: E402
+
+#: (N, T, D, H, C) of the shapes, with their parameter counts
+SHAPES = {
+    "small": (2, 3, 3, 4, 3),
+    "8k": (4, 8, 8, 24, 6),
+    "medium": (8, 16, 16, 32, 10),
+}
+LEVELS = tuple(10.0**-k for k in range(1, 11))
+PARAM = "layer1.Wh"
+RATIO = 50.0
+#: the spending scanned per shape: (option, values)
+SPEND = {
+    "small": ("budget", (640, 1000, 2000, 4000, 8000)),
+    "8k": ("screen", (32, 128, 512, 1000, 2000, 4000)),
+    "medium": ("screen", (32, 128, 512, 1000, 2000, 4000)),
+}
+
+
+def floor_index(shape: tuple[int, int, int, int, int]) -> tuple[int, ...]:
+    case = make_case(shape, 0)
+    g = np.abs(lr.loss(case.params, case.model.x, case.model.y)[1][PARAM])
+    flat = int(np.argmin(np.abs(g - g.max() / RATIO)))
+    return tuple(int(i) for i in np.unravel_index(flat, g.shape))
+
+
+def scan(shape_name: str, dtype: str, option: str, value: int) -> dict[str, object]:
+    """The floor and the calls of auto at one spending."""
+    shape = SHAPES[shape_name]
+    index = floor_index(shape)
+    opts: dict[str, object] = {option: value}
+    if option == "screen":
+        opts["budget"] = max(4000, 2 * value)
+    correct = make_case(shape, 0, dtype)
+    result = gradcheck.check_loss(correct.model, correct.params, **opts)  # type: ignore[arg-type]
+    out: dict[str, object] = {"passes": result.passed, "calls correct": result.calls}
+    floor, calls = None, 0
+    if result.passed:
+        for rel in LEVELS:
+            case = make_case(shape, 0, dtype, plant=(PARAM, index, rel))
+            r = gradcheck.check_loss(case.model, case.params, **opts)  # type: ignore[arg-type]
+            if r.passed:
+                break
+            floor, calls = rel, max(calls, r.calls)
+    out["floor"] = floor
+    out["calls at floor"] = calls
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small shape, float64, two points")
+    parser.add_argument("--shapes", default="small,8k,medium")
+    parser.add_argument("--dtypes", default="float64,float32")
+    args = parser.parse_args(argv)
+    shapes = ["small"] if args.quick else args.shapes.split(",")
+    dtypes = ["float64"] if args.quick else args.dtypes.split(",")
+    t0 = time.perf_counter()
+    for shape_name in shapes:
+        option, values = SPEND[shape_name]
+        if args.quick:
+            values = values[:2]
+        n = common.size(SHAPES[shape_name])
+        rows = []
+        for value in values:
+            row: list[str] = [f"{option}={value}"]
+            for dtype in dtypes:
+                got = scan(shape_name, dtype, option, value)
+                floor = got["floor"]
+                cell = (
+                    "fails without a bug"
+                    if not got["passes"]
+                    else (f"{floor:.0e}" if floor is not None else "none (misses 1e-01)")
+                )
+                row += [cell, f"{got['calls at floor']} / {got['calls correct']}"]
+                print(f"  {shape_name} {dtype} {option}={value}: {cell} {got}", file=sys.stderr)
+            rows.append(row)
+        header = ["auto"] + [
+            h for d in dtypes for h in (f"{d}: floor", f"{d}: calls (at floor / correct)")
+        ]
+        print(f"\n### {shape_name}: {SHAPES[shape_name]} (N, T, D, H, C), {n:,} parameters\n")
+        print(markdown_table(header, rows))
+    print(f"\nTotal time of this run: {time.perf_counter() - t0:.0f} s.")
+    print("\n".join(common.machine()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
