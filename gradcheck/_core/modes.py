@@ -102,6 +102,8 @@ def auto(state: CheckState) -> str:
 NOISE_CALLS = 9
 #: calls one element costs when it is judged again on the ladder (a first estimate)
 IMPROVE_COST = 12
+#: a batch whose bounds fall by less than this factor (median) ends the improvement
+IMPROVE_GAIN = 1.5
 #: the share of its input's largest gradient below which an element is no target of improvement
 IMPROVE_FLOOR = 1e-3
 
@@ -128,9 +130,16 @@ def _improve(state: CheckState, budget: int) -> None:
         if size < 1:
             break
         batch, order = order[:size], order[size:]
+        gained = []
         for k in {k for _, k, _ in batch}:
-            state.improve_elements(k, np.array([j for _, kk, j in batch if kk == k], np.intp))
+            idx = np.array([j for _, kk, j in batch if kk == k], np.intp)
+            before = state.bounds(k)[idx]
+            state.improve_elements(k, idx)
+            gained += list(before / state.bounds(k)[idx])
         done += len(batch)
+        # the worst bounds come first: when a batch of them barely gains, later ones will not
+        if float(np.median(gained)) < IMPROVE_GAIN:
+            break
     if done:
         state.notes.append(
             f"auto: {done} elements with the highest detection bounds judged again on smaller "
