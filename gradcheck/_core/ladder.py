@@ -167,11 +167,13 @@ def refine(
         up = (move[idx] > 1) & ~best.kinky[idx]
         distance = np.abs(v.numeric - best.numeric[idx])
         trusted &= ~up | (distance <= best.threshold[idx])
-        grown = up & smooth & (distance > v.error_estimate)
+        # (beyond what the best triple's own error, two of its estimates, explains)
+        unexplained = distance - 2 * best.error_estimate[idx]
+        grown = up & smooth & (unexplained > v.error_estimate)
         if grown.any():
-            v.error_estimate[grown] = distance[grown]
+            v.error_estimate[grown] = unexplained[grown]
             v.threshold[grown] = tol.threshold(
-                v.numeric[grown], distance[grown], floor[idx][grown], user=False
+                v.numeric[grown], unexplained[grown], floor[idx][grown], user=False
             )
             over = np.abs(v.analytic - v.numeric)[grown] > v.threshold[grown]
             v.status[grown] = np.where(over, Status.MISMATCH, Status.OK)
