@@ -77,8 +77,10 @@ class CheckOptions(TypedDict, total=False):
         duration (``"2.5s"``, ``"500ms"``, ``"2min"`` or a ``timedelta``, turned into calls by
         the time one call takes). A full check is run when it fits.
     screen : int or str or datetime.timedelta
-        What ``mode="auto"`` spends on its screens when a full check does not fit (default 128
-        calls); more buys a lower detection floor (smaller blocks), up to the ``budget``.
+        What ``mode="auto"`` spends beyond the checks it must make, to lower its detection floor
+        (default 128 calls), within the ``budget``: screens of smaller blocks when a full check
+        does not fit, the elements with the highest detection bounds judged again when it
+        does.
     kinks : {"report", "fail", "skip"}
         Elements where the function is not differentiable (one-sided slopes disagree and the
         analytic value lies between them): reported without failing (default), counted as

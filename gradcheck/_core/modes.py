@@ -58,8 +58,8 @@ def directional(state: CheckState) -> str:
 
 
 def auto(state: CheckState) -> str:
-    """Full when it fits the budget, then the rest of the budget on the elements with the
-    highest detection bounds; otherwise block screens per input, then localization.
+    """Full when it fits the budget, then ``screen`` calls on the elements with the highest
+    detection bounds; otherwise block screens per input, then localization.
 
     The screens spend ``screen`` (calls or seconds): every input gets block directions of one
     common block size (at least one block per input, so a large input cannot hide a small one:
@@ -76,7 +76,9 @@ def auto(state: CheckState) -> str:
     if cost <= budget - state.ev.calls:
         state.notes.append(f"auto: {total} elements ({cost} calls) within the budget; full")
         full(state)
-        _improve(state, budget)
+        # the screen's calls, within the budget, on the elements whose bounds are worst
+        extra = state.calls_for(state.opts.screen)
+        _improve(state, min(budget, state.ev.calls + extra))
         return "full"
     # the screen within what is left of the budget (the noise level is measured first, once)
     screen = min(state.calls_for(state.opts.screen), budget - state.ev.calls - NOISE_CALLS)
