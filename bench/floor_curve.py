@@ -13,10 +13,13 @@ miss), with every larger one caught and the correct gradient passing. The calls 
 the check at the floor (the most any caught level took) and on the correct gradient.
 
 At the small shape (319 parameters) a full check fits the default budget of 4000 calls: the
-curve varies ``budget`` (what is left after the full check goes to the elements with the highest
+curve varies ``screen`` (the calls spent, after the full check, on the elements with the highest
 detection bounds). At the larger shapes (8,406 and 15,946 parameters) it does not: the curve
 varies ``screen`` (the calls spent screening blocks of every input; a failure is then localized
-within ``budget``).
+within ``budget``). Beside it, in the same run, the points of ``torch.autograd.gradcheck`` (slow
+mode at the small shape only: a full Jacobian at the larger ones takes minutes per check; fast
+mode) and ``jax.test_util.check_grads``, called as ``bench/compare.py`` calls them (torch and jax
+from ``bench/requirements.txt``).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ PARAM = "layer1.Wh"
 RATIO = 50.0
 #: the spending scanned per shape: (option, values)
 SPEND = {
-    "small": ("budget", (640, 1000, 2000, 4000, 8000)),
+    "small": ("screen", (16, 128, 512, 1000, 2000, 4000)),
     "8k": ("screen", (32, 128, 512, 1000, 2000, 4000)),
     "medium": ("screen", (32, 128, 512, 1000, 2000, 4000)),
 }
@@ -85,11 +88,32 @@ def scan(shape_name: str, dtype: str, option: str, value: int) -> dict[str, obje
     return out
 
 
+def reference_point(tool: str, shape_name: str, dtype: str) -> tuple[str, int]:
+    """The floor of a reference checker and the calls it makes, as ``bench/compare.py`` runs it."""
+    import compare
+
+    shape = SHAPES[shape_name]
+    index = floor_index(shape)
+    start = common.CALLS[0]
+    if not compare.check(tool, make_case(shape, 0, dtype)):
+        return "fails without a bug", common.CALLS[0] - start
+    calls = common.CALLS[0] - start
+    floor = None
+    for rel in LEVELS:
+        if compare.check(tool, make_case(shape, 0, dtype, plant=(PARAM, index, rel))):
+            break
+        floor = rel
+    return (f"{floor:.0e}" if floor is not None else "none (misses 1e-01)"), calls
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small shape, float64, two points")
     parser.add_argument("--shapes", default="small,8k,medium")
     parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument(
+        "--no-reference", action="store_true", help="leave out torch's and jax's points"
+    )
     args = parser.parse_args(argv)
     shapes = ["small"] if args.quick else args.shapes.split(",")
     dtypes = ["float64"] if args.quick else args.dtypes.split(",")
@@ -113,7 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row += [cell, f"{got['calls at floor']} / {got['calls correct']}"]
                 print(f"  {shape_name} {dtype} {option}={value}: {cell} {got}", file=sys.stderr)
             rows.append(row)
-        header = ["auto"] + [
+        if not args.quick and not args.no_reference:
+            tools = ["torch slow"] if shape_name == "small" else []
+            for tool in [*tools, "torch fast", "jax"]:
+                row = [tool]
+                for dtype in dtypes:
+                    floor, calls = reference_point(tool, shape_name, dtype)
+                    row += [floor, f"{calls}"]
+                    print(f"  {shape_name} {dtype} {tool}: {floor} {calls}", file=sys.stderr)
+                rows.append(row)
+        header = ["gradcheck auto / tool"] + [
             h for d in dtypes for h in (f"{d}: floor", f"{d}: calls (at floor / correct)")
         ]
         print(f"\n### {shape_name}: {SHAPES[shape_name]} (N, T, D, H, C), {n:,} parameters\n")

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         NonFiniteError,
         UserCodeError,
     )
-    from ._reference import check_reference, merge
+    from ._reference import check_reference, merge_results
     from ._report import report, write_report
     from ._result import (
         CheckResult,
@@ -79,7 +79,7 @@ _SOURCES = {
         "NonFiniteError",
         "UserCodeError",
     ),
-    "._reference": ("check_reference", "merge"),
+    "._reference": ("check_reference", "merge_results"),
     "._report": ("report", "write_report"),
     "._result": (
         "CheckResult",
@@ -127,7 +127,7 @@ __all__ = [
     "check_reference",
     "check_vjp",
     "replay",
-    "merge",
+    "merge_results",
     "report",
     "save_bundle",
     "write_report",

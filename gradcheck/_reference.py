@@ -31,7 +31,7 @@ from ._diagnose import diagnose
 from ._errors import InvalidArgumentError
 from ._result import CheckResult, ElementCheck, Finding, InputResult, Status
 
-__all__ = ["check_reference", "merge"]
+__all__ = ["check_reference", "merge_results"]
 
 Explain = Callable[[Mapping[str, InputResult]], Sequence[Finding]]
 
@@ -230,7 +230,9 @@ def _broadcast(what: str, name: str, value: object, shape: tuple[int, ...]) -> N
     return out
 
 
-def merge(first: CheckResult, *others: CheckResult, notes: Sequence[str] = ()) -> CheckResult:
+def merge_results(
+    first: CheckResult, *others: CheckResult, notes: Sequence[str] = ()
+) -> CheckResult:
     """One result from several checks of different inputs (a reference check and the rest).
 
     The inputs of all results, in order, must have distinct names. The method, mode and noise
@@ -241,17 +243,17 @@ def merge(first: CheckResult, *others: CheckResult, notes: Sequence[str] = ()) -
     Examples
     --------
     >>> import numpy as np
-    >>> from gradcheck import check_grad, check_reference, merge
+    >>> from gradcheck import check_grad, check_reference, merge_results
     >>> a = check_reference({"w": np.ones(2)}, {"w": np.ones(2)}, {"w": 0.0})
     >>> b = check_grad(lambda v: float(v @ v), lambda v: (2 * v,), {"v": np.ones(3)})
-    >>> m = merge(a, b)
+    >>> m = merge_results(a, b)
     >>> list(m.inputs), m.method, m.passed
     (['w', 'v'], 'reference', True)
     """
     results = (first, *others)
     for r in results:
         if not isinstance(r, CheckResult):
-            raise InvalidArgumentError(f"merge takes CheckResults, got {type(r).__name__}")
+            raise InvalidArgumentError(f"merge_results takes CheckResults, got {type(r).__name__}")
     inputs: dict[str, InputResult] = {}
     for r in results:
         for name, ir in r.inputs.items():

@@ -567,7 +567,7 @@ def check_against(
         f"checked by finite differences ({fd_result.method}, mode {fd_result.mode_used}): "
         + ", ".join(fd_result.inputs)
     )
-    return gradcheck.merge(exact, fd_result, notes=[note])
+    return gradcheck.merge_results(exact, fd_result, notes=[note])
 
 
 def _finite_differences(

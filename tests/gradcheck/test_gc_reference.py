@@ -122,7 +122,7 @@ def test_explain_goes_first_and_only_on_failure():
         (lambda: gc.check_reference({"a": 1j}, {"a": 1.0}, {"a": 0}), "expected real numbers"),
         (lambda: gc.check_reference({"a": 1.0}, {"a": 1.0}, {"a": 0}, annotations={"b": {}}),
          r"annotations names \['b'\]"),
-        (lambda: gc.merge(object()), "merge takes CheckResults"),
+        (lambda: gc.merge_results(object()), "merge_results takes CheckResults"),
     ],
     ids=["values-not-dict", "empty", "missing", "extra", "shape", "nan-reference",
          "negative-bound", "bound-shape", "string", "complex", "annotation-name", "merge-type"],
@@ -143,7 +143,7 @@ def test_caller_arrays_are_not_changed():
 def test_merge_joins_a_reference_check_and_finite_differences():
     exact = gc.check_reference({"w": np.ones(2)}, {"w": np.ones(2) + 1e-3}, {"w": 1e-6})
     fd = gc.check_grad(lambda v: float(v @ v), lambda v: (2 * v,), {"v": np.ones(3)})
-    merged = gc.merge(exact, fd, notes=["joined"])
+    merged = gc.merge_results(exact, fd, notes=["joined"])
     assert list(merged.inputs) == ["w", "v"]
     assert not merged.passed
     assert merged.method == "reference"
@@ -152,7 +152,7 @@ def test_merge_joins_a_reference_check_and_finite_differences():
     assert merged.options["merged"][0]["method"] == "central"
     assert merged.findings == exact.findings
     with pytest.raises(gc.InvalidArgumentError, match="input 'w' is in two of the results"):
-        gc.merge(exact, exact)
+        gc.merge_results(exact, exact)
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json", "html"])
