@@ -281,7 +281,9 @@ class CheckState:
                 estimates.append(level)
                 if qualified:
                     break
-            floor = 0.5 * sc.eps * abs(sc.f0)
+            # never below half an ulp of the size of the terms summed into the value: nine
+            # points can show less noise than there is (their roundings may happen to align)
+            floor = 0.5 * sc.eps * sc.fscale
             noise = max(min(estimates), floor, self.opts.nondet_tol)
             self._noise[key] = noise
             self.noise_measured[key] = noise
