@@ -281,11 +281,11 @@ class CheckState:
                 estimates.append(level)
                 if qualified:
                     break
-            # never below half an ulp (of float64, the arithmetic of the contraction) of the size
-            # of the terms summed into the value: nine points can show less noise than there is
-            # (their roundings may happen to align); in lower precision the noise is coarse
-            # enough for ECnoise to see it whole
-            floor = 0.5 * float(np.finfo(np.float64).eps) * sc.fscale
+            # never below half an ulp of the value in the check's precision, nor half an ulp
+            # (of float64, the arithmetic of the contraction) of the size of the terms summed
+            # into it: nine points can show less noise than there is (their roundings may
+            # happen to align)
+            floor = 0.5 * max(sc.eps * abs(sc.f0), float(np.finfo(np.float64).eps) * sc.fscale)
             noise = max(min(estimates), floor, self.opts.nondet_tol)
             self._noise[key] = noise
             self.noise_measured[key] = noise
