@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .._dtypes import is_low_precision
 from .._errors import NondeterminismError
 from .._result import Status
 from .lines import Line
@@ -113,12 +112,9 @@ def refine(
     # a batch whose largest analytic value is within the rounding of the backward pass that
     # computed it (a bias feeding a normalisation, whose gradient is zero in exact arithmetic)
     # has no size to judge its elements against: they are judged as the zeros they are
-    # (measured: the floor holds the rounding of the analytic gradient, except in float16 and
-    # bfloat16, where the rounding of the function's terms stands in for it)
-    zero = float(np.max(floor))
-    if is_low_precision(state.work[lines.inputs[0]].dtype):
-        zero = max(zero, lines.rounding)
-    scale = 0.0 if lines.scale <= zero else lines.scale
+    # (measured: the floor holds the rounding of the analytic gradient; in float16 and bfloat16,
+    # where it is not measured, such a batch is left unverified rather than called zero)
+    scale = 0.0 if lines.scale <= float(np.max(floor)) else lines.scale
 
     def judge(base: float, idx: NDArray[np.intp]) -> Refined:
         e1, e2, e4 = points.triple(base, idx)

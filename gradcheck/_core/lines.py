@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._objective import Arrays
-from .numerics import F64, FLOOR_A, VERIFY_NU, Eval
+from .numerics import F64, VERIFY_NU, Eval
 from .state import CheckState
 from .steps import StepRule
 
@@ -28,9 +28,6 @@ class Line:
 
     count: int
     scale: float
-    #: the size of derivative the rounding of the function's own terms amounts to (a gradient
-    #: no larger is zero within rounding)
-    rounding: float
     length: F64
     #: the inputs the lines move (their noise is measured along them)
     inputs: tuple[int, ...]
@@ -62,8 +59,6 @@ class ElementLines(Line):
         self.count = len(idx)
         self.scale = float(np.max(np.abs(state.grads[k])))
         self.length = state.xscale(k).reshape(-1)[idx]
-        sc = state.scales
-        self.rounding = FLOOR_A * sc.eps * sc.fscale / float(np.median(state.xscale(k)))
         # slopes far below the input's largest are judged against a share of it (see
         # ``verified``): their steps are chosen for that size, not for a slope that may be 0
         slope = np.maximum(np.abs(self.a), VERIFY_NU * self.scale)
@@ -115,7 +110,6 @@ class DirectionLine(Line):
         self.slope = slope
         self.scale = sum(float(np.sum(np.abs(state.grads[k] * scaled[k]))) for k in self.ks)
         self.length = np.ones(1)
-        self.rounding = FLOOR_A * state.scales.eps * state.scales.fscale
         self.t = float(
             rule.steps(state.scales.eps, state.noise_level(), np.array([self.scale]), self.length)[
                 0
