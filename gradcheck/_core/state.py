@@ -168,8 +168,8 @@ class CheckState:
         larger than the gradient it ends in (a saturated tanh, a gradient recovered from an
         optimizer step), so ``eps * |gradient|`` can understate it by orders of magnitude. It is
         measured once per check, when first needed: the function and its backward pass run
-        again with every checked input moved by ``+-sqrt(eps)`` relative (a random sign per
-        element), enough to change every rounding, and the second difference
+        again with every checked input moved by ``+-d`` relative (a random sign per element),
+        with ``d`` of ``sqrt(eps)`` and of 16 ulps, and the second difference
         ``g(x+d) + g(x-d) - 2 g(x)`` cancels the gradient's own change to first order, leaving
         the rounding of three evaluations (``sqrt(6)`` times that of one). A second difference
         beyond ``sqrt(eps)`` of the gradient's scale is no rounding (a kink between the points,
@@ -186,10 +186,24 @@ class CheckState:
             # rounding: the floor's model (a few eps) is all there is
             return {k: np.zeros(self.size(k)) for k in self.wrt}
         rng = stream(self.opts.seed, "analytic", self.names)
+        signs = {k: rng.choice([-1.0, 1.0], size=self.work[k].shape) for k in self.wrt}
+        # two distances: sqrt(eps) relative changes every rounding (a few ulps may not: an
+        # integer number of ulps added to x leaves the rounding of x + y as it was), but where
+        # the function varies on a scale much smaller than |x| (an offset far above the
+        # spread) its second difference there is the function's own, beyond the cap below;
+        # 16 ulps sees the rounding there. Each element keeps the larger of the two
+        levels = [self._second_difference(signs, d) for d in ("sqrt", "ulps")]
+        out = {k: np.maximum(levels[0][k], levels[1][k]) for k in self.wrt}
+        return {k: np.maximum(v, float(np.quantile(v, 0.9))) for k, v in out.items()}
+
+    def _second_difference(self, signs: dict[int, F64], distance: str) -> dict[int, F64]:
+        """Per element, the rounding of the analytic gradient seen from ``g(x+d) + g(x-d) -
+        2 g(x)`` with ``d`` of ``sqrt(eps)`` or 16 ulps relative (random signs)."""
         plus, minus = list(self.work), list(self.work)
         for k in self.wrt:
             x = self.work[k]
-            d = math.sqrt(np.finfo(x.dtype).eps) * rng.choice([-1.0, 1.0], size=x.shape)
+            eps = float(np.finfo(x.dtype).eps)
+            d = (math.sqrt(eps) if distance == "sqrt" else 16 * eps) * signs[k]
             plus[k] = (x * (1 + d)).astype(x.dtype)
             minus[k] = (x * (1 - d)).astype(x.dtype)
         g_plus = self.ev.gradients_at(plus, self.wrt)
@@ -206,8 +220,7 @@ class CheckState:
             cap = math.sqrt(self.scales.eps) * np.maximum(
                 np.abs(g), max(self.scales.gscale[k], terms)
             )
-            level = np.where(second <= cap, second, 0.0) / math.sqrt(6)
-            out[k] = np.maximum(level, float(np.quantile(level, 0.9)))
+            out[k] = np.where(second <= cap, second, 0.0) / math.sqrt(6)
         return out
 
     def noise_level(self) -> float:
