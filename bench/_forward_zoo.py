@@ -459,7 +459,9 @@ class ConjugatedTangent:
 
 
 def nearest_to_fiftieth(values: Array) -> int:
-    """The flat index of the element whose magnitude is nearest 1/50 of the largest (as the
-    detection floors of the README pick their element)."""
-    a = np.abs(values).reshape(-1)
-    return int(np.argmin(np.abs(a - a.max() / 50)))
+    """The flat index of the element whose magnitude is nearest 1/50 of the largest, by ratio
+    (an element 100 times smaller is farther than one 10 times smaller)."""
+    a = np.abs(np.asarray(values, dtype=np.float64)).reshape(-1)
+    with np.errstate(divide="ignore"):
+        distance = np.abs(np.log(a / (a.max() / 50)))
+    return int(np.argmin(distance))
