@@ -712,7 +712,8 @@ def _run_forward(
                                                     if d.kind == "c" or is_float(d)])  # fmt: skip
     spec = options.get("annotations") or {}
     own = [a.copy() if isinstance(a, np.ndarray) else a for a in arrays]
-    exact = identity_result(objective, own, eps, options.get("seed", 0), spec)
+    tolerance = (options.get("rtol"), options.get("atol"))
+    exact = identity_result(objective, own, eps, options.get("seed", 0), spec, tolerance)
     merged = merge(result, exact)
     merged = dataclasses.replace(merged, options={**merged.options, "check": check})
     complex_names = [n for n, a in zip(names, arrays, strict=True) if _complex._is_complex(a)]
@@ -740,7 +741,8 @@ def check_jvp(
     builds it, and it is checked against finite differences of ``L`` like any gradient (every
     mode, method and option of :class:`CheckOptions`). With ``vjp``, the adjoint identity
     ``<jvp(e_j), v> = vjp(v)[j]`` is also checked at every element, exact to rounding (inputs
-    named ``"x (adjoint)"`` in the result).
+    named ``"x (adjoint)"`` in the result; with ``rtol`` or ``atol``, within ``atol + rtol *
+    |vjp(v)[j]|`` instead).
 
     Parameters
     ----------

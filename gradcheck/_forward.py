@@ -279,14 +279,17 @@ def identity_result(
     eps: float,
     seed: int,
     annotations: Mapping[str, object],
+    tolerance: tuple[float | None, float | None] = (None, None),
 ) -> CheckResult:
     """The exact identity ``<v, A e_j> = (A^T v)_j`` of every checked element, as a result.
 
     ``arrays`` are the unperturbed inputs (the objective's rows come from them). Each element is
     judged under ``eps * (TERMS_C * T + VALUE_C * (|a| + |b|)) + eps * SCALE_C * max|a|`` (``T``
     the products the JVP side sums); where an element exceeds it, the rounding of both sides is
-    measured (second differences at points ``+-sqrt(eps)`` relative away, ``2 n`` JVP and 2
-    adjoint calls, once) and ``FLOOR_A`` times it added before a mismatch is declared.
+    measured (second differences at points ``ULPS`` ulps away, on ``PAIRS`` pairs: ``4 n`` JVP
+    and 5 adjoint calls, once) and ``FLOOR_A`` times it added before a mismatch is declared.
+    ``tolerance``: the caller's ``(rtol, atol)``; when either is given, the bound is
+    ``atol + rtol * |b|`` instead, as for the finite differences.
     """
     assert objective.first is not None
     calls_before = objective.analytic_calls
@@ -306,13 +309,19 @@ def identity_result(
         ):
             entries.append((k, pn, value, ref, t))
     bounds = []
+    rtol, atol = tolerance
+    fixed = rtol is not None or atol is not None
     for _, _, value, ref, t in entries:
         scale = float(np.max(np.abs(value))) if value.size else 0.0
+        if fixed:
+            bounds.append((atol or 0.0) + (rtol or 0.0) * np.abs(ref))
+            continue
         bounds.append(
             eps * (TERMS_C * t + VALUE_C * (np.abs(value) + np.abs(ref))) + eps * SCALE_C * scale
         )
     measured = False
-    if any(np.any(np.abs(v - r) > b) for (_, _, v, r, _), b in zip(entries, bounds, strict=True)):
+    over = (np.any(np.abs(v - r) > b) for (_, _, v, r, _), b in zip(entries, bounds, strict=True))
+    if not fixed and any(over):
         noise = _measured_rounding(objective, arrays, eps, seed)
         measured = True
         for i, (_, pn, *_rest) in enumerate(entries):

@@ -178,6 +178,19 @@ def test_a_wrong_vjp_fails_the_adjoint_identity_alone(case, dtype):
         ]
 
 
+def test_rtol_and_atol_bound_the_identity_too():
+    case = Z.JVP_CASES[0]
+    inputs = case.inputs(np.random.default_rng(0), np.float64)
+    vjp = Z.Scaled(case.vjp, 1e-6)
+    assert _failed(gc.check_jvp(case.fn, case.jvp, inputs, vjp=vjp)) == [
+        "x (adjoint)",
+        "w (adjoint)",
+        "b (adjoint)",
+    ]
+    loose = gc.check_jvp(case.fn, case.jvp, inputs, vjp=vjp, rtol=1e-4, atol=1e-9)
+    assert loose.passed, str(loose)
+
+
 # ---- the call contract --------------------------------------------------------------------------
 
 
