@@ -76,7 +76,7 @@ class CheckOptions(TypedDict, total=False):
         extrapolation before a mismatch is declared. ``"richardson"``: extrapolation from steps
         ``2h`` and ``4h`` with a per-element error estimate, 4 calls per element. ``"complex"``:
         complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element; the function must
-        accept complex input.
+        accept complex input (and be real at real inputs: complex inputs or outputs refuse it).
     mode : {"auto", "full", "sample", "directional"}
         ``"full"``: every element. ``"sample"``: ``samples`` seeded elements per input, always
         including the first and last element. ``"directional"``: ``directions`` random directions
