@@ -12,12 +12,14 @@ returns, the *check spec*:
 
 ``kind``
     Which check function runs: ``"layer"`` (:func:`gradcheck.check_layer`), ``"vjp"``,
-    ``"grad"``, ``"loss"`` or ``"module"``.
+    ``"grad"``, ``"loss"``, ``"module"``, ``"jvp"``, ``"hvp"`` or ``"gradgrad"``.
 the arguments of that function, by name
     ``layer``: ``forward``, ``backward``, ``inputs`` (and optionally ``cotangents``);
     ``vjp``: ``fn``, ``vjp``, ``inputs``; ``grad``: ``fn``, ``grad``, ``inputs``;
     ``loss``: ``loss_fn``, ``params``; ``module``: ``layer`` (and optionally ``inputs``,
-    ``params_attr``, ``grads_attr``).
+    ``params_attr``, ``grads_attr``); ``jvp``: ``fn``, ``jvp``, ``inputs`` (and optionally
+    ``vjp``, ``cotangents``); ``hvp``: ``grad``, ``hvp``, ``inputs``; ``gradgrad``: ``fn``,
+    ``vjp``, ``vjp_jvp``, ``inputs``.
 ``options`` (optional)
     Keyword options of the check (``method``, ``mode``, ``seed``, ``annotations``...; see
     :class:`gradcheck.CheckOptions`). ``--method``, ``--mode`` and ``--seed`` on the command

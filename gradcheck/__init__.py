@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._annotations import Annotation, AxisInfo
-    from ._api import CheckOptions, check_grad, check_layer, check_loss, check_module, check_vjp
+    from ._api import (
+        CheckOptions,
+        check_grad,
+        check_gradgrad,
+        check_hvp,
+        check_jvp,
+        check_layer,
+        check_loss,
+        check_module,
+        check_vjp,
+    )
     from ._bundle import Bundle, Replay, replay, save_bundle
     from ._errors import (
         ComplexStepError,
@@ -59,6 +69,9 @@ _SOURCES = {
     "._api": (
         "CheckOptions",
         "check_grad",
+        "check_gradgrad",
+        "check_hvp",
+        "check_jvp",
         "check_layer",
         "check_loss",
         "check_module",
@@ -121,6 +134,9 @@ __all__ = [
     "Status",
     "UserCodeError",
     "check_grad",
+    "check_gradgrad",
+    "check_hvp",
+    "check_jvp",
     "check_layer",
     "check_loss",
     "check_module",

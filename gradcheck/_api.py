@@ -1,4 +1,5 @@
-"""Public entry points: check_layer, check_vjp, check_grad, check_loss, check_module."""
+"""Public entry points: check_layer, check_vjp, check_grad, check_loss, check_module, and the
+forward-mode and second-order checks check_jvp, check_hvp and check_gradgrad."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Literal, TypedDict, Unpack
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _complex
 from ._annotations import Annotation
 from ._core import METHODS, MODES, Budget, Options, check_picklable, run_check
 from ._diagnose import diagnose
@@ -26,6 +28,15 @@ from ._errors import (
     UserCodeError,
     _show,
 )
+from ._forward import (
+    HvpAdjoint,
+    JvpObjective,
+    Selected,
+    VjpFunction,
+    VjpJvp,
+    VjpJvpAdjoint,
+    identity_result,
+)
 from ._frontend import foreign_array, foreign_hint
 from ._objective import (
     GradObjective,
@@ -33,12 +44,25 @@ from ._objective import (
     LossObjective,
     ModuleObjective,
     VjpObjective,
+    _as_outputs,
+    _call_user,
 )
 from ._progress import close as close_progress
 from ._progress import progress_option
+from ._reference import merge_results
 from ._result import CheckResult
 
-__all__ = ["CheckOptions", "check_grad", "check_layer", "check_loss", "check_module", "check_vjp"]
+__all__ = [
+    "CheckOptions",
+    "check_grad",
+    "check_gradgrad",
+    "check_hvp",
+    "check_jvp",
+    "check_layer",
+    "check_loss",
+    "check_module",
+    "check_vjp",
+]
 
 
 class CheckOptions(TypedDict, total=False):
@@ -52,7 +76,7 @@ class CheckOptions(TypedDict, total=False):
         extrapolation before a mismatch is declared. ``"richardson"``: extrapolation from steps
         ``2h`` and ``4h`` with a per-element error estimate, 4 calls per element. ``"complex"``:
         complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element; the function must
-        accept complex input.
+        accept complex input (and be real at real inputs: complex inputs or outputs refuse it).
     mode : {"auto", "full", "sample", "directional"}
         ``"full"``: every element. ``"sample"``: ``samples`` seeded elements per input, always
         including the first and last element. ``"directional"``: ``directions`` random directions
@@ -402,6 +426,10 @@ def _callable(name: str, fn: object) -> None:
 def _run(
     objective: Any, names: list[str], arrays: list[Any], options: Mapping[str, Any]
 ) -> CheckResult:
+    parts = _complex.split(names, arrays, options)  # complex inputs: real and imaginary parts
+    if parts is not None:
+        objective = _complex.ComplexInputs(objective, names, parts.layout)
+        names, arrays, options = parts.names, parts.arrays, parts.options
     opts, wrt = _parse_options(options, names, arrays)
     try:
         if opts.executor is not None:
@@ -409,9 +437,14 @@ def _run(
         result = run_check(objective, names, arrays, wrt, opts)
     finally:
         close_progress(opts.progress)
+    if parts is not None:
+        result = dataclasses.replace(
+            result, notes=(*result.notes, _complex.note(parts.complex_names))
+        )
     if result.passed:
         return result
-    return dataclasses.replace(result, findings=diagnose(result.inputs, sizes=opts.sizes))
+    result = dataclasses.replace(result, findings=diagnose(result.inputs, sizes=opts.sizes))
+    return result if parts is None else _complex.explain(result, parts.complex_names)
 
 
 def check_layer(
@@ -623,3 +656,310 @@ def check_module(
     finally:
         params.clear()
         params.update(originals)
+
+
+# ---- forward mode and second order (see _forward.py) ------------------------------------------
+
+
+def _checked(options: Mapping[str, Any], names: Sequence[str], arrays: Sequence[Any]) -> list[str]:
+    """The inputs a check differentiates, by the caller's names (a complex input named by one of
+    its parts counts); ``wrt`` itself is validated later, with the other options."""
+    wrt = options.get("wrt")
+    if wrt is None or isinstance(wrt, str):
+        return list(names)
+    try:
+        wanted = set(wrt)
+    except TypeError:
+        return list(names)
+    complex_names = [n for n, a in zip(names, arrays, strict=True) if _complex._is_complex(a)]
+    out = []
+    for n in names:
+        parts = _complex.part_names(n) if n in complex_names else ()
+        if n in wanted or any(p in wanted for p in parts):
+            out.append(n)
+    return out
+
+
+class _VjpAdjoint:
+    """A VJP as the adjoint of a JVP: ``vjp(cotangent, *inputs)``, one gradient per input."""
+
+    def __init__(self, vjp: Callable[..., Any]) -> None:
+        self.vjp = vjp
+
+    def __call__(self, cotangent: object, arrays: Sequence[Any]) -> list[object]:
+        got = _call_user(self.vjp, [cotangent, *arrays], "vjp")
+        return list(got) if isinstance(got, tuple | list) else [got]
+
+
+def _run_forward(
+    objective: JvpObjective,
+    names: list[str],
+    arrays: list[Any],
+    options: Mapping[str, Any],
+    check: str,
+) -> CheckResult:
+    """A check of ``objective``'s rows by finite differences (:func:`_run`), then, with an
+    adjoint, the exact identity of every element; the result names the check in its options."""
+    result = _run(objective, names, arrays, options)
+    result = dataclasses.replace(
+        result,
+        backward_calls=objective.analytic_calls,
+        options={**result.options, "check": check},
+    )
+    if objective.adjoint is None or objective.first is None:
+        return result
+    dtypes = [np.dtype(a.dtype) for a in arrays if isinstance(a, np.ndarray)]
+    dtypes += [np.dtype(d.dtype) for d in objective.douts_user]
+    eps = max([float(np.finfo(np.float64).eps)] + [float(np.finfo(d).eps) for d in dtypes
+                                                    if d.kind == "c" or is_float(d)])  # fmt: skip
+    spec = options.get("annotations") or {}
+    own = [a.copy() if isinstance(a, np.ndarray) else a for a in arrays]
+    tolerance = (options.get("rtol"), options.get("atol"))
+    exact = identity_result(objective, own, eps, options.get("seed", 0), spec, tolerance)
+    merged = merge_results(result, exact)
+    merged = dataclasses.replace(merged, options={**merged.options, "check": check})
+    complex_names = [n for n, a in zip(names, arrays, strict=True) if _complex._is_complex(a)]
+    return _complex.explain(merged, complex_names) if complex_names else merged
+
+
+def check_jvp(
+    fn: Callable[..., Any],
+    jvp: Callable[..., Any],
+    inputs: Mapping[str, NDArray[Any]],
+    *,
+    vjp: Callable[..., Any] | None = None,
+    cotangents: NDArray[Any] | Sequence[NDArray[Any]] | None = None,
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check a function against its Jacobian-vector product (forward mode).
+
+    ``fn(*inputs)`` returns an array or a tuple of arrays; ``jvp(tangent, *inputs)`` returns
+    ``J @ tangent`` structured as ``fn``'s outputs. ``tangent`` is an array when there is one
+    input, else a tuple with one array per input (zeros for floating inputs left out of
+    ``wrt``, None for inputs that are not floating arrays).
+
+    The outputs are contracted with a seeded cotangent ``v`` into ``L = <v, fn(x)>``, whose
+    gradient at element ``j`` is ``<v, jvp(e_j)>``: one JVP call along each unit tangent ``e_j``
+    builds it, and it is checked against finite differences of ``L`` like any gradient (every
+    mode, method and option of :class:`CheckOptions`). With ``vjp``, the adjoint identity
+    ``<jvp(e_j), v> = vjp(v)[j]`` is also checked at every element, exact to rounding (inputs
+    named ``"x (adjoint)"`` in the result; with ``rtol`` or ``atol``, within ``atol + rtol *
+    |vjp(v)[j]|`` instead).
+
+    Parameters
+    ----------
+    fn, jvp : callable
+        The function and its JVP.
+    inputs : dict of str to ndarray
+        The inputs, in the order of ``fn``'s arguments (real or complex, see below).
+    vjp : callable, optional
+        ``vjp(cotangent, *inputs)``, one gradient per input (a bare array for one input).
+    cotangents : ndarray or sequence of ndarray, optional
+        Fixed cotangents, one per output, instead of seeded random ones.
+    **options
+        See :class:`CheckOptions`.
+
+    Returns
+    -------
+    CheckResult
+        ``backward_calls`` counts the calls of ``jvp`` (one per checked element, two for a
+        complex one) and of ``vjp``; ``options["check"]`` is ``"jvp"``.
+
+    Notes
+    -----
+    Complex inputs and outputs follow PyTorch's convention (see the README): a tangent of a
+    complex input is complex, a JVP is the real-linear derivative along it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_jvp
+    >>> def fn(x, w):
+    ...     return np.tanh(x @ w)
+    >>> def jvp(tangent, x, w):
+    ...     dx, dw = tangent
+    ...     return (1 - np.tanh(x @ w) ** 2) * (dx @ w + x @ dw)
+    >>> def vjp(dout, x, w):
+    ...     da = dout * (1 - np.tanh(x @ w) ** 2)
+    ...     return da @ w.T, x.T @ da
+    >>> rng = np.random.default_rng(0)
+    >>> inputs = {"x": rng.standard_normal((4, 3)), "w": rng.standard_normal((3, 2))}
+    >>> r = check_jvp(fn, jvp, inputs, vjp=vjp)
+    >>> r.passed, list(r.inputs)
+    (True, ['x', 'w', 'x (adjoint)', 'w (adjoint)'])
+    """
+    _callable("fn", fn)
+    _callable("jvp", jvp)
+    if vjp is not None:
+        _callable("vjp", vjp)
+    names, arrays = _named_inputs(inputs)
+    objective = JvpObjective(
+        fn,
+        jvp,
+        options.get("seed", 0),
+        cotangents,
+        names,
+        _checked(options, names, arrays),
+        adjoint=None if vjp is None else _VjpAdjoint(vjp),
+    )
+    return _run_forward(objective, names, arrays, options, "jvp")
+
+
+def check_hvp(
+    grad: Callable[..., Any],
+    hvp: Callable[..., Any],
+    inputs: Mapping[str, NDArray[Any]],
+    *,
+    cotangents: NDArray[Any] | Sequence[NDArray[Any]] | None = None,
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check a gradient against its Hessian-vector product (second order).
+
+    ``grad(*inputs)`` returns the gradient of a scalar function with respect to each input (a
+    tuple in order, a dict by input name, or a bare array for one input); ``hvp(tangent,
+    *inputs)`` returns ``H @ tangent`` structured the same way, with ``tangent`` as in
+    :func:`check_jvp`. The HVP is the JVP of the gradient: it is checked as
+    :func:`check_jvp` checks a JVP (one HVP call per checked element, finite differences of
+    ``<v, grad(x)>``), and the symmetry of the Hessian, ``<v, hvp(e_j)> = hvp(v)[j]``, is checked
+    at every element, exact to rounding (inputs named ``"x (symmetry)"``): a transposed HVP
+    fails it without any finite difference.
+
+    Parameters
+    ----------
+    grad, hvp : callable
+        The gradient and its HVP.
+    inputs : dict of str to ndarray
+        The inputs, in the order of their arguments.
+    cotangents : ndarray or sequence of ndarray, optional
+        Fixed cotangents, one per checked input's gradient, instead of seeded random ones.
+    **options
+        See :class:`CheckOptions`.
+
+    Returns
+    -------
+    CheckResult
+        ``backward_calls`` counts the calls of ``hvp``; ``options["check"]`` is ``"hvp"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_hvp
+    >>> a = np.array([[2.0, 1.0], [0.0, 3.0]])
+    >>> def grad(x):  # of sum(exp(a @ x))
+    ...     return a.T @ np.exp(a @ x)
+    >>> def hvp(u, x):
+    ...     return a.T @ (np.exp(a @ x) * (a @ u))
+    >>> check_hvp(grad, hvp, {"x": np.array([0.1, -0.2])}).passed
+    True
+    """
+    _callable("grad", grad)
+    _callable("hvp", hvp)
+    names, arrays = _named_inputs(inputs)
+    checked = _checked(options, names, arrays)
+    keep = [names.index(n) for n in checked]
+    objective = JvpObjective(
+        Selected(grad, names, keep, "grad"),
+        Selected(hvp, names, keep, "hvp"),
+        options.get("seed", 0),
+        cotangents,
+        names,
+        checked,
+        fn_name="grad",
+        jvp_name="hvp",
+        adjoint=HvpAdjoint(Selected(hvp, names, keep, "hvp"), keep),
+        adjoint_name="hvp",
+        identity="symmetry",
+    )
+    return _run_forward(objective, names, arrays, options, "hvp")
+
+
+def check_gradgrad(
+    fn: Callable[..., Any],
+    vjp: Callable[..., Any],
+    vjp_jvp: Callable[..., Any],
+    inputs: Mapping[str, NDArray[Any]],
+    *,
+    cotangents: NDArray[Any] | Sequence[NDArray[Any]] | None = None,
+    **options: Unpack[CheckOptions],
+) -> CheckResult:
+    """Check the derivatives of a VJP (grad of grad): with respect to the cotangent and the
+    inputs.
+
+    ``vjp(cotangent, *inputs)`` is ``fn``'s VJP, as in :func:`check_vjp`. As a function of the
+    cotangent and the inputs, its derivative along ``(dv, dx)`` is ``vjp(dv, *inputs)`` (a VJP
+    is linear in its cotangent) plus ``vjp_jvp(dx, cotangent, *inputs)``, the second-order term
+    the caller supplies: the derivative of ``vjp(cotangent, *inputs)`` with respect to the inputs
+    along ``dx`` (one array per input, a bare array for one input), the cotangent held fixed.
+    Both are checked as :func:`check_jvp` checks a JVP, against finite differences of the VJP,
+    with the cotangent as an input named ``"cotangent"`` (``"cotangent0"``, ... for a function
+    with several outputs) beside the others; and since the second-order term is the Hessian of
+    ``<cotangent, fn>``, its symmetry is checked exactly (inputs named ``"x (symmetry)"``).
+    A reverse-over-reverse VJP of the VJP is checked with :func:`check_vjp` instead (see the
+    README).
+
+    Parameters
+    ----------
+    fn : callable
+        The function (its outputs give the cotangent's shapes).
+    vjp, vjp_jvp : callable
+        Its VJP, and the VJP's derivative with respect to the inputs.
+    inputs : dict of str to ndarray
+        The inputs of ``fn``.
+    cotangents : ndarray or sequence of ndarray, optional
+        The cotangent at which the VJP is differentiated, one per output (default: seeded).
+    **options
+        See :class:`CheckOptions` (``wrt`` may name the cotangent).
+
+    Returns
+    -------
+    CheckResult
+        ``options["check"]`` is ``"gradgrad"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck import check_gradgrad
+    >>> def vjp(v, x):  # of sin
+    ...     return v * np.cos(x)
+    >>> def vjp_jvp(dx, v, x):  # d/dx of v * cos(x), along dx
+    ...     return -v * np.sin(x) * dx
+    >>> check_gradgrad(np.sin, vjp, vjp_jvp, {"x": np.linspace(0, 1, 4)}).passed
+    True
+    """
+    _callable("fn", fn)
+    _callable("vjp", vjp)
+    _callable("vjp_jvp", vjp_jvp)
+    names, arrays = _named_inputs(inputs)
+    probe = VjpObjective(fn, vjp, options.get("seed", 0), cotangents, names)
+    own = [a.copy() if isinstance(a, np.ndarray) else a for a in arrays]
+    res = _call_user(fn, own, "fn at the unperturbed inputs")
+    outs = _as_outputs(res, with_cache=False, fn_name="fn")
+    probe._draw(outs, own)
+    single = not isinstance(res, tuple)
+    cot_names = ["cotangent"] if single else [f"cotangent{i}" for i in range(len(outs))]
+    clash = [n for n in cot_names if n in names]
+    if clash:
+        raise InvalidArgumentError(
+            f"the input name {clash[0]!r} is taken by the cotangent of check_gradgrad; rename "
+            "the input"
+        )
+    keep = [k for k, a in enumerate(arrays) if isinstance(a, np.ndarray) and (
+            a.dtype.kind == "c" or is_float(a.dtype))]  # fmt: skip
+    g = VjpFunction(vjp, len(cot_names), single, len(names), keep)
+    d = VjpJvp(g, vjp_jvp)
+    g_names = cot_names + names
+    g_arrays = [c.copy() for c in probe.douts_user] + list(arrays)
+    objective = JvpObjective(
+        g,
+        d,
+        options.get("seed", 0),
+        None,
+        g_names,
+        _checked(options, g_names, g_arrays),
+        fn_name="vjp",
+        jvp_name="vjp_jvp",
+        adjoint=VjpJvpAdjoint(d),
+        adjoint_name="vjp_jvp",
+        identity="symmetry",
+    )
+    return _run_forward(objective, g_names, g_arrays, options, "gradgrad")

@@ -48,8 +48,15 @@ KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "grad": ("check_grad", ("fn", "grad"), ()),
     "loss": ("check_loss", ("loss_fn",), ()),
     "module": ("check_module", ("layer",), ("cotangents", "params_attr", "grads_attr")),
+    "jvp": ("check_jvp", ("fn", "jvp"), ("cotangents",)),
+    "hvp": ("check_hvp", ("grad", "hvp"), ("cotangents",)),
+    "gradgrad": ("check_gradgrad", ("fn", "vjp", "vjp_jvp"), ("cotangents",)),
 }
+#: per kind, the optional function arguments passed by keyword (recorded like the others)
+FUNCTION_KEYWORDS: dict[str, tuple[str, ...]] = {"jvp": ("vjp",)}
 _BY_FUNCTION = {name: kind for kind, (name, _, _) in KINDS.items()}
+#: suffixes of the exact identities' entries of a result (not inputs of the call)
+_IDENTITIES = (" (adjoint)", " (symmetry)")
 #: the check options a bundle keeps (those that decide the verdict and the numbers)
 _KEPT = (
     "method",
@@ -78,7 +85,8 @@ class Bundle:
     Attributes
     ----------
     kind : str
-        ``"layer"``, ``"vjp"``, ``"grad"``, ``"loss"`` or ``"module"``: which ``check_*`` ran.
+        ``"layer"``, ``"vjp"``, ``"grad"``, ``"loss"``, ``"module"``, ``"jvp"``, ``"hvp"`` or
+        ``"gradgrad"``: which ``check_*`` ran.
     inputs : dict of str to ndarray (or scalar)
         The inputs (for ``"module"``: the inputs, then the layer's parameters), in order.
     options : dict
@@ -338,10 +346,12 @@ def _annotation_spec(r: InputResult) -> dict[str, Any] | None:
 
 def _options(result: CheckResult, names: Sequence[str]) -> dict[str, Any]:
     options = {k: result.options[k] for k in _KEPT if result.options.get(k) is not None}
-    checked = list(result.inputs)
+    checked = [n for n in result.inputs if not n.endswith(_IDENTITIES)]
     if checked != list(names):
         options["wrt"] = checked
-    annotations = {n: _annotation_spec(r) for n, r in result.inputs.items()}
+    annotations = {
+        n: _annotation_spec(r) for n, r in result.inputs.items() if not n.endswith(_IDENTITIES)
+    }
     annotations = {n: a for n, a in annotations.items() if a is not None}
     if annotations:
         options["annotations"] = annotations
@@ -392,6 +402,9 @@ def bundle_from_call(
             f"inputs), got {len(args)}"
         )
     functions = {role: function_ref(fn) for role, fn in zip(roles, args, strict=False)}
+    for role in FUNCTION_KEYWORDS.get(kind, ()):
+        if options.get(role) is not None:
+            functions[role] = function_ref(options[role])
     given = args[len(roles)]
     if given is None and kind == "module":
         given = {}
@@ -461,7 +474,7 @@ def save_bundle(
         What the check returned.
     check : callable
         The check that ran: ``gradcheck.check_layer``, ``check_vjp``, ``check_grad``,
-        ``check_loss`` or ``check_module``.
+        ``check_loss``, ``check_module``, ``check_jvp``, ``check_hvp`` or ``check_gradgrad``.
     *args
         Its positional arguments: the functions (or the layer) and the inputs.
     cotangents : ndarray or sequence of ndarray, optional
@@ -469,7 +482,8 @@ def save_bundle(
     title : str, optional
         What was checked.
     **call
-        ``params_attr`` and ``grads_attr`` of ``check_module``, if not the defaults.
+        ``params_attr`` and ``grads_attr`` of ``check_module``, if not the defaults; ``vjp`` of
+        ``check_jvp``, if it was given.
 
     Returns
     -------
@@ -487,9 +501,11 @@ def save_bundle(
     if name not in _BY_FUNCTION or getattr(check, "__module__", "") != "gradcheck._api":
         raise BundleError(
             "Expected the check function that ran (gradcheck.check_layer, check_vjp, "
-            f"check_grad, check_loss or check_module) for check, got {check!r}"
+            f"check_grad, check_loss, check_module, check_jvp, check_hvp or check_gradgrad) for "
+            f"check, got {check!r}"
         )
-    unknown = set(call) - {"params_attr", "grads_attr"}
+    allowed = {"params_attr", "grads_attr", *FUNCTION_KEYWORDS.get(_BY_FUNCTION[name], ())}
+    unknown = set(call) - allowed
     if unknown:
         raise BundleError(f"unknown arguments {sorted(unknown)}")
     options = dict(call, cotangents=cotangents)
@@ -528,8 +544,16 @@ def resolve(ref: Mapping[str, Any], role: str) -> Any:
     return obj
 
 
-def _functions(bundle: Bundle, given: Sequence[Any]) -> list[Any]:
+def roles_of(bundle: Bundle) -> tuple[str, ...]:
+    """The function arguments of a bundle's check: its positional ones, then the optional ones
+    it was called with (``vjp`` of a ``check_jvp``)."""
     _, roles, _ = KINDS[bundle.kind]
+    extra = tuple(r for r in FUNCTION_KEYWORDS.get(bundle.kind, ()) if r in bundle.functions)
+    return roles + extra
+
+
+def _functions(bundle: Bundle, given: Sequence[Any]) -> list[Any]:
+    roles = roles_of(bundle)
     if given:
         if len(given) != len(roles):
             raise BundleError(
@@ -559,7 +583,10 @@ def run_bundle(bundle: Bundle, functions: Sequence[Any], **overrides: Any) -> Ch
     if bundle.cotangents is not None:
         options["cotangents"] = list(bundle.cotangents)
     if bundle.kind != "module":
-        return check(*functions, dict(bundle.inputs), **options)  # type: ignore[no-any-return]
+        keywords = dict(zip(roles_of(bundle)[len(roles) :], functions[len(roles) :], strict=True))
+        return check(  # type: ignore[no-any-return]
+            *functions[: len(roles)], dict(bundle.inputs), **keywords, **options
+        )
     (layer,) = functions
     extra = bundle.extra
     params_attr = extra.get("params_attr", "params")

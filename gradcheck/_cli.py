@@ -31,9 +31,17 @@ from typing import IO, Any
 import numpy as np
 
 from . import __version__
-from ._api import check_grad, check_layer, check_loss, check_module, check_vjp
-from ._bundle import KINDS as BUNDLE_KINDS
-from ._bundle import Bundle, Replay, bundle_from_call, replay, resolve
+from ._api import (
+    check_grad,
+    check_gradgrad,
+    check_hvp,
+    check_jvp,
+    check_layer,
+    check_loss,
+    check_module,
+    check_vjp,
+)
+from ._bundle import Bundle, Replay, bundle_from_call, replay, resolve, roles_of
 from ._core import METHODS, MODES
 from ._errors import GradcheckError, InvalidArgumentError, MissingDependencyError, UserCodeError
 from ._format import headline
@@ -87,6 +95,9 @@ KINDS: dict[str, tuple[Callable[..., CheckResult], tuple[str, ...], tuple[str, .
     "grad": (check_grad, ("fn", "grad", "inputs"), ()),
     "loss": (check_loss, ("loss_fn", "params"), ()),
     "module": (check_module, ("layer",), ("inputs", "params_attr", "grads_attr", "cotangents")),
+    "jvp": (check_jvp, ("fn", "jvp", "inputs"), ("vjp", "cotangents")),
+    "hvp": (check_hvp, ("grad", "hvp", "inputs"), ("cotangents",)),
+    "gradgrad": (check_gradgrad, ("fn", "vjp", "vjp_jvp", "inputs"), ("cotangents",)),
 }
 
 
@@ -251,8 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="check a layer of your own: MODULE:NAME returns a check spec",
         description="Import MODULE (a dotted module name or a path to a .py file), call NAME() "
         "and run the check it describes. NAME returns a dict with 'kind' (layer, vjp, grad, "
-        "loss or module), the functions and inputs that kind needs, and optionally 'options' "
-        "(keyword options of the check) and 'title'. See examples/check_spec.py.",
+        "loss, module, jvp, hvp or gradgrad), the functions and inputs that kind needs, and "
+        "optionally 'options' (keyword options of the check) and 'title'. See "
+        "examples/check_spec.py.",
     )
     check.add_argument("target", metavar="MODULE:NAME")
     _common(check, seed_default=None)
@@ -667,7 +679,7 @@ def _replay_functions(bundle: Bundle) -> list[Any]:
                 f"{spec_target} no longer returns a {bundle.kind!r} check spec; it cannot "
                 "replay this bundle"
             )
-        return [spec[role] for role in BUNDLE_KINDS[bundle.kind][1]]
+        return [spec[role] for role in roles_of(bundle)]
     functions = []
     for role, ref in bundle.functions.items():
         if ref is None:

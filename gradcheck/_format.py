@@ -108,7 +108,18 @@ def run_line(result: CheckResult) -> str:
         if result.mode_used == result.mode
         else (f"{result.mode} -> {result.mode_used}")
     )
-    return f"method {result.method}, mode {mode}, {result.calls} calls, {result.wall_time:.3g} s"
+    calls = f"{result.calls} calls"
+    head = ""
+    check = result.options.get("check")
+    if isinstance(check, str):  # forward mode and second order: the entry point, its own calls
+        head = f"check_{check}, "
+        calls += f" + {result.backward_calls} of {ANALYTIC.get(check, 'the derivative')}"
+    return f"{head}method {result.method}, mode {mode}, {calls}, {result.wall_time:.3g} s"
+
+
+#: what computes the analytic side of the forward-mode and second-order checks (by
+#: ``options["check"]``)
+ANALYTIC = {"jvp": "jvp (and vjp)", "hvp": "hvp", "gradgrad": "vjp and vjp_jvp"}
 
 
 def _block(r: InputResult, d: DirectionCheck) -> str:

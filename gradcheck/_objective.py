@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from ._core.streams import collinear, stream
 from ._dtypes import is_float
 from ._errors import (
+    ComplexStepError,
     GradcheckError,
     InvalidGradientError,
     InvalidOutputError,
@@ -83,6 +84,13 @@ def _as_outputs(res: object, *, with_cache: bool, fn_name: str) -> tuple[NDArray
     return outs
 
 
+def _pair(a: NDArray[Any]) -> NDArray[Any]:
+    """A complex array as the real array of its real and imaginary parts (a real one as it is)."""
+    if a.dtype.kind != "c":
+        return a
+    return np.concatenate([a.real.ravel(), a.imag.ravel()])
+
+
 def _describe(value: object) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
@@ -91,11 +99,19 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {_show(value, 100)}"
 
 
-def _inner(douts: Sequence[NDArray[np.float64]], outs: Sequence[NDArray[Any]]) -> complex:
-    """``sum_k <dout_k, out_k>`` accumulated in double precision (complex when outputs are)."""
+def _inner(douts: Sequence[NDArray[Any]], outs: Sequence[NDArray[Any]]) -> complex:
+    """``sum_k <dout_k, out_k>`` accumulated in double precision.
+
+    A complex cotangent (of a complex output) contracts as ``Re sum(conj(dout) * out)``, the real
+    inner product of the real and imaginary parts (see ``_complex.py``); a real cotangent keeps
+    the imaginary part of a complex output (the complex step's derivative).
+    """
     total: complex = 0.0
     for d, o in zip(douts, outs, strict=True):
-        total += np.dot(d.ravel(), o.ravel())
+        if d.dtype.kind == "c":
+            total += float(np.real(np.vdot(d.ravel(), o.ravel())))
+        else:
+            total += np.dot(d.ravel(), o.ravel())
     return total
 
 
@@ -131,20 +147,17 @@ class _OutputObjective:
         self.seed = seed
         self.cotangents = cotangents
         self.names = tuple(names)
-        self.douts: list[NDArray[np.float64]] = []
+        self.douts: list[NDArray[Any]] = []
         self.douts_user: list[NDArray[Any]] = []
         self.shapes: tuple[tuple[int, ...], ...] = ()
+        self.complex_outputs: tuple[bool, ...] = ()
+        self.kinds: tuple[str, ...] = ()
 
     def _draw(self, outs: Sequence[NDArray[Any]], arrays: Sequence[object]) -> None:
         self.shapes = tuple(o.shape for o in outs)
-        for k, o in enumerate(outs):
-            if o.dtype.kind == "c":
-                raise InvalidOutputError(
-                    f"output {k} of {self.fn_name} is complex ({o.dtype}) at real inputs; a "
-                    "gradient check of a complex-valued function needs a convention for its "
-                    "derivative: return its real and imaginary parts as two real outputs "
-                    "(np.real(out), np.imag(out))"
-                )
+        # complex outputs take complex cotangents (the convention of ``_complex.py``)
+        self.complex_outputs = tuple(o.dtype.kind == "c" for o in outs)
+        self.kinds = tuple(a.dtype.kind if isinstance(a, np.ndarray) else "" for a in arrays)
         if self.cotangents is not None:
             given = (
                 self.cotangents if isinstance(self.cotangents, tuple | list) else (self.cotangents,)
@@ -156,9 +169,14 @@ class _OutputObjective:
                 )
             user = []
             for k, (d, o) in enumerate(zip(given, outs, strict=True)):
-                if not isinstance(d, np.ndarray) or d.shape != o.shape or not is_float(d.dtype):
+                kind = "a real or complex" if o.dtype.kind == "c" else "a real"
+                if (
+                    not isinstance(d, np.ndarray)
+                    or d.shape != o.shape
+                    or not (is_float(d.dtype) or (d.dtype.kind == "c" and o.dtype.kind == "c"))
+                ):
                     raise InvalidOutputError(
-                        f"cotangents[{k}] must be a real array of shape {o.shape} matching output "
+                        f"cotangents[{k}] must be {kind} array of shape {o.shape} matching output "
                         f"{k}, got {_describe(d)}"
                     )
                 if not np.all(np.isfinite(d)):
@@ -168,7 +186,10 @@ class _OutputObjective:
         else:
             user = self._random_cotangents(outs, arrays)
         self.douts_user = user
-        self.douts = [np.asarray(d, dtype=np.float64) for d in user]
+        self.douts = [
+            np.asarray(d, dtype=np.complex128 if c else np.float64)
+            for d, c in zip(user, self.complex_outputs, strict=True)
+        ]
 
     def _random_cotangents(
         self, outs: Sequence[NDArray[Any]], arrays: Sequence[object]
@@ -182,11 +203,14 @@ class _OutputObjective:
             for a in (*outs, *arrays)
             if isinstance(a, np.ndarray) and (a.dtype.kind == "c" or is_float(a.dtype))
         ]
+        others = [_pair(a) for a in others]
         user = []
         for o in outs:
             for _ in range(16):
                 d = rng.standard_normal(o.shape).astype(np.finfo(o.dtype).dtype, copy=False)
-                if not any(collinear(d, a) for a in others):
+                if o.dtype.kind == "c":  # complex outputs: complex cotangents, in their dtype
+                    d = (d + 1j * rng.standard_normal(o.shape)).astype(o.dtype)
+                if not any(collinear(_pair(d), a) for a in others):
                     break
             user.append(d)
         return user
@@ -202,10 +226,24 @@ class _OutputObjective:
         return outs
 
     def __call__(self, arrays: Arrays) -> complex:
+        self._no_complex_step(arrays)
         return _inner(self.douts, self._outs(arrays))
 
+    def _no_complex_step(self, arrays: Arrays) -> None:
+        """Refuse the complex step for a complex-valued function: its outputs are already
+        complex at real inputs, so ``Im f(x + ih)`` mixes the derivative with the function."""
+        if any(self.complex_outputs) and any(
+            isinstance(a, np.ndarray) and a.dtype.kind == "c" and kind != "c"
+            for a, kind in zip(arrays, self.kinds, strict=False)
+        ):
+            raise ComplexStepError(
+                f"method='complex' cannot check {self.fn_name}: its outputs are complex at real "
+                "inputs, so the imaginary part of f(x + ih) is no derivative. Use "
+                "method='central' or 'richardson'"
+            )
+
     @staticmethod
-    def _magnitude(douts: Sequence[NDArray[np.float64]], outs: Sequence[NDArray[Any]]) -> float:
+    def _magnitude(douts: Sequence[NDArray[Any]], outs: Sequence[NDArray[Any]]) -> float:
         return float(
             sum(
                 np.dot(np.abs(d.ravel()), np.abs(o.ravel()))
@@ -375,6 +413,7 @@ class ModuleObjective(_OutputObjective):
             params[name] = array
 
     def __call__(self, arrays: Arrays) -> complex:
+        self._no_complex_step(arrays)
         self._install(arrays)
         return _inner(self.douts, self._outs(arrays[: self.n_inputs]))
 
@@ -445,7 +484,7 @@ def _check_finite_scalar(value: complex, who: str) -> None:
         raise NonFiniteError(f"{who} returned {value} at the unperturbed inputs")
     if np.iscomplexobj(value):
         raise InvalidOutputError(
-            f"{who} returned the complex value {value} at real inputs; a gradient check of a "
-            "complex-valued function needs a convention for its derivative: check its real and "
-            "imaginary parts as two real functions (np.real, np.imag)"
+            f"{who} returned the complex value {value}; a loss must be real. Check a "
+            "complex-valued function with check_vjp (its outputs are contracted with complex "
+            "cotangents) or check its real and imaginary parts as two real functions"
         )

@@ -210,6 +210,23 @@ class Checker:
         __tracebackhide__ = True
         return self._run("check_module", (layer, inputs), options)
 
+    def check_jvp(self, fn: Any, jvp: Any, inputs: Any, **options: Any) -> CheckResult:
+        """Run :func:`gradcheck.check_jvp` and raise if it fails."""
+        __tracebackhide__ = True
+        return self._run("check_jvp", (fn, jvp, inputs), options)
+
+    def check_hvp(self, grad: Any, hvp: Any, inputs: Any, **options: Any) -> CheckResult:
+        """Run :func:`gradcheck.check_hvp` and raise if it fails."""
+        __tracebackhide__ = True
+        return self._run("check_hvp", (grad, hvp, inputs), options)
+
+    def check_gradgrad(
+        self, fn: Any, vjp: Any, vjp_jvp: Any, inputs: Any, **options: Any
+    ) -> CheckResult:
+        """Run :func:`gradcheck.check_gradgrad` and raise if it fails."""
+        __tracebackhide__ = True
+        return self._run("check_gradgrad", (fn, vjp, vjp_jvp, inputs), options)
+
     def check_torch(self, fn: Any, inputs: Any, **options: Any) -> CheckResult:
         """Run :func:`gradcheck.torch.check_function` and raise if it fails."""
         __tracebackhide__ = True

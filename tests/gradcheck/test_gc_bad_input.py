@@ -99,7 +99,20 @@ CASES = [
         gc.ComplexStepError,
         "complex64 at least",
     ),
-    ("complex-input", lambda: grad_check(X + 0j), InvalidArgumentError, "method='complex'"),
+    (
+        "complex-input-complex-step",
+        lambda: grad_check(X + 0j, method="complex"),
+        ComplexStepError,
+        r"complex inputs \(\['x'\]\)",
+    ),
+    (
+        "complex-input-real-gradient",
+        lambda: gc.check_grad(
+            lambda z: float(np.sum(np.abs(z) ** 2)), lambda z: (2 * z.real,), {"z": X + 1j}
+        ),
+        InvalidGradientError,
+        "complex input 'z' must be a complex array .* dtype complex128 .*PyTorch",
+    ),
     ("list-input", lambda: grad_check([1.0, 2.0]), InvalidArgumentError, "numpy array.*'x'"),
     ("nan-input", lambda: grad_check(np.array([1.0, np.nan])), NonFiniteError, r"'x'.*\[1\]"),
     ("inf-input", lambda: grad_check(np.array([np.inf, 1.0])), NonFiniteError, r"inf.*\[0\]"),

@@ -402,11 +402,16 @@ def test_big_endian_inputs():
     assert not bad.passed
 
 
-def test_complex_outputs_are_refused_with_a_way_out():
+def test_complex_outputs_take_complex_cotangents_and_a_loss_must_be_real():
+    # the VJP of the real-to-complex fft in PyTorch's convention: Re(F^H v) = Re(6 ifft(v))
     x = np.linspace(-1, 1, 6)
-    with pytest.raises(gc.InvalidOutputError, match=r"output 0 of fn is complex .*np\.real"):
-        gc.check_vjp(np.fft.fft, lambda d, x: (np.real(np.fft.ifft(d)) * 6,), {"x": x})
-    with pytest.raises(gc.InvalidOutputError, match="returned the complex value"):
+    assert gc.check_vjp(np.fft.fft, lambda d, x: (np.real(np.fft.ifft(d)) * 6,), {"x": x}).passed
+    slip = gc.check_vjp(np.fft.fft, lambda d, x: (np.real(np.fft.ifft(np.conj(d))) * 6,), {"x": x})
+    assert not slip.passed
+    with pytest.raises(gc.ComplexStepError, match="outputs are complex at real inputs"):
+        gc.check_vjp(np.fft.fft, lambda d, x: (np.real(np.fft.ifft(d)) * 6,), {"x": x},
+                     method="complex")  # fmt: skip
+    with pytest.raises(gc.InvalidOutputError, match="complex value .*a loss must be real"):
         gc.check_grad(lambda x: np.sum(x) * (1 + 1j), lambda x: (np.ones_like(x),), {"x": x})
 
 

@@ -97,6 +97,28 @@ SPECS = {
         def spec():
             return {"kind": "module", "layer": Scale(), "inputs": {"x": np.array([0.3, 2.0])}}
     """,
+    "jvp": """
+        def spec():
+            return {"kind": "jvp", "fn": np.sin, "jvp": lambda u, x: u * np.cos(x),
+                    "vjp": lambda d, x: d * np.cos(x), "inputs": {"x": np.linspace(0, 1, 4)}}
+    """,
+    "hvp": """
+        def spec():
+            return {"kind": "hvp", "grad": lambda x: np.exp(x), "hvp": lambda u, x: u * np.exp(x),
+                    "inputs": {"x": np.linspace(0, 1, 4)}}
+    """,
+    "gradgrad": """
+        def spec():
+            return {"kind": "gradgrad", "fn": np.sin, "vjp": lambda d, x: d * np.cos(x),
+                    "vjp_jvp": lambda u, d, x: -d * np.sin(x) * u,
+                    "inputs": {"x": np.linspace(0, 1, 4)}}
+    """,
+    "complex": """
+        def spec():
+            return {"kind": "vjp", "fn": lambda z: z * z,
+                    "vjp": lambda v, z: v * np.conj(2 * z),
+                    "inputs": {"z": np.array([1 + 2j, -0.5 + 0.3j])}}
+    """,
 }
 
 
@@ -107,6 +129,28 @@ def test_every_kind_of_spec(capsys, tmp_path, kind):
     assert code == 0, out + err
     assert out.splitlines()[0] == f"{path}:spec"  # the default title
     assert "gradcheck passed" in out
+    if kind in ("jvp", "hvp", "gradgrad"):  # the report names the check and its own calls
+        assert f"(check_{kind}, method central" in out
+        assert "(adjoint)" in out if kind == "jvp" else "(symmetry)" in out
+
+
+def test_a_wrong_jvp_exits_1_and_replays(capsys, tmp_path):
+    path = _module(
+        tmp_path,
+        """
+        def spec():
+            return {"kind": "jvp", "fn": np.sin, "jvp": lambda u, x: 1.01 * u * np.cos(x),
+                    "vjp": lambda d, x: d * np.cos(x), "inputs": {"x": np.linspace(0, 1, 4)}}
+        """,
+        "spec_badjvp.py",
+    )
+    bundle = tmp_path / "jvp.npz"
+    code, out, err = _check(capsys, f"{path}:spec", "--save-bundle", str(bundle))
+    assert code == 1, out + err
+    assert "x (adjoint)" in out
+    assert "FAIL" in out
+    assert main(["replay", str(bundle)]) == 1
+    assert "same verdict and numbers as recorded" in capsys.readouterr().err
 
 
 def test_a_dotted_module_on_the_path(capsys, tmp_path, monkeypatch):

@@ -38,6 +38,12 @@ def test_fixture_passes_and_fails(pytester):
                     return dout * self.params["a"]
 
             gradcheck.check_module(Scale(), {"v": np.array([0.3, 2.0])})
+            r = gradcheck.check_jvp(np.sin, lambda u, x: u * np.cos(x), {"x": x},
+                                    vjp=lambda d, x: d * np.cos(x))
+            assert r.options["check"] == "jvp" and "x (adjoint)" in r.inputs
+            gradcheck.check_hvp(np.exp, lambda u, x: u * np.exp(x), {"x": x})
+            gradcheck.check_gradgrad(np.sin, lambda d, x: d * np.cos(x),
+                                     lambda u, d, x: -d * np.sin(x) * u, {"x": x})
         """,
     )
     result = P.run(pytester, "--strict-markers")
@@ -53,6 +59,31 @@ def test_fixture_passes_and_fails(pytester):
         ]
     )
     assert "_plugin.py" not in result.stdout.str()
+
+
+def test_fixture_fails_a_transposed_hvp_with_its_report(pytester):
+    pytester.makepyfile(
+        test_it="""
+        import numpy as np
+
+        A = np.array([[2.0, 1.0], [0.5, 3.0]])
+
+        def hvp_transposed(u, x):  # the Hessian of 0.5 x.A x is (A + A.T) / 2, not A
+            return A @ u
+
+        def test_hvp(gradcheck):
+            gradcheck.check_hvp(lambda x: 0.5 * (A + A.T) @ x, hvp_transposed,
+                                {"x": np.array([0.3, -0.7])}, wrt=["x"])
+        """,
+    )
+    result = P.run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*GradientCheckFailure: gradcheck FAILED: 2 of 2 inputs have gradient mismatches*"]
+    )
+    report = result.stdout.str()
+    assert "x (symmetry)" in report
+    assert "check_hvp, method central" in report
 
 
 def test_marker_options_merge_closest_wins(pytester):
