@@ -130,6 +130,7 @@ def refine(
     # their threshold: a mismatch must show on two, so that one triple whose two extrapolations
     # agreed by chance (outside the regime where they estimate their error) cannot declare it
     support = flagged.astype(int) + (~best.kinky & (best.status == Status.MISMATCH))
+    counted = np.where(~best.kinky & (best.status == Status.MISMATCH), base, np.nan)
     deciding = base.copy()  # the smaller step of the triple each verdict comes from
     run = best.kinky.astype(int)  # consecutive kinky triples, down from the first one seen
     last_thr = best.threshold.copy()
@@ -146,6 +147,11 @@ def refine(
         if not len(idx):
             break
         v = _judge_bases(judge, base[idx], idx, _empty(len(idx)))
+        # a smooth line climbing to larger steps that turns kinky has passed the scale on which
+        # the function is smooth: it stops there (its verdict stays the smaller triple's)
+        overshot = v.kinky & (move[idx] > 1) & ~best.kinky[idx]
+        v.kinky[overshot] = False
+        v.status[overshot] = Status.UNCHECKED
         was = run[idx] > 0
         run[idx] = np.where(v.kinky, run[idx] + 1, 0)
         # kinky on KINK_TRIPLES consecutive triples, 4 times smaller each: a kink (the smallest
@@ -155,7 +161,7 @@ def refine(
         kinky_so_far = v.kinky & ~confirmed
         # a larger step helps only while rounding limits it: once truncation shows, its triple
         # is past the best step, where the two extrapolations no longer measure their error
-        trusted = smooth & ((move[idx] < 1) | v.noisy)
+        trusted = smooth & ~overshot & ((move[idx] < 1) | v.noisy)
         # and its value must fall within the threshold of the best triple so far (a value
         # outside it comes from a truncation its own estimate does not see); its error is no
         # smaller than its distance to that value, since the two extrapolations of one large
@@ -176,7 +182,10 @@ def refine(
         take = confirmed | kinky_so_far & best.kinky[idx]
         take |= trusted & (best.kinky[idx] | (v.threshold < best.threshold[idx]))
         _assign(best, idx[take], v, take)
-        support[idx] += trusted & (v.status == Status.MISMATCH)
+        # (a triple counts once, should a line pass its step twice)
+        new = base[idx] != counted[idx]
+        support[idx] += trusted & new & (v.status == Status.MISMATCH)
+        counted[idx] = np.where(trusted & (v.status == Status.MISMATCH), base[idx], counted[idx])
         deciding[idx[take]] = base[idx[take]]
         improving = v.threshold < IMPROVING * last_thr[idx]
         last_thr[idx] = v.threshold
