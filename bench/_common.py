@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+import gradcheck
 import lstm_ref as lr
 from lstm_ref.mutants import MUTANTS
 
@@ -279,3 +280,20 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
                 + " |"
             )
     return "\n".join(out)
+
+
+def claims_failure(result: gradcheck.CheckResult) -> bool:
+    """True when a check claims something wrong: a mismatch (of an element or a block direction),
+    a kink counted as a failure, or a violated contract of a front end."""
+    return any(
+        r.mismatches
+        or (r.kink_policy == "fail" and r.kinks)
+        or any(d.status == gradcheck.Status.MISMATCH for d in r.directions)
+        for r in result.inputs.values()
+    ) or any(f.kind == "contract" for f in result.findings)
+
+
+def unverified_only(result: gradcheck.CheckResult) -> bool:
+    """True when a check failed without claiming anything wrong: every failure is an element or
+    a direction that finite differences could not resolve (neither a catch nor a false alarm)."""
+    return not result.passed and not claims_failure(result)

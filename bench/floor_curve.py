@@ -67,15 +67,6 @@ def floor_index(shape: tuple[int, int, int, int, int]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(flat, g.shape))
 
 
-def _claims_mismatch(result: gradcheck.CheckResult) -> bool:
-    """True when the check claims a mismatch (an element or a block direction), as opposed to
-    failing on elements or directions it could not verify."""
-    return any(
-        r.mismatches or any(d.status == gradcheck.Status.MISMATCH for d in r.directions)
-        for r in result.inputs.values()
-    )
-
-
 def scan(shape_name: str, dtype: str, option: str, value: int) -> dict[str, object]:
     """The floor and the calls of auto at one spending."""
     shape = SHAPES[shape_name]
@@ -87,13 +78,13 @@ def scan(shape_name: str, dtype: str, option: str, value: int) -> dict[str, obje
     result = gradcheck.check_loss(correct.model, correct.params, **opts)  # type: ignore[arg-type]
     out: dict[str, object] = {
         "passes": result.passed,
-        "false mismatch": _claims_mismatch(result),
+        "false mismatch": common.claims_failure(result),
         "calls correct": result.calls,
     }
     floor, calls = None, 0
     # a check left unverified on the correct gradient claims nothing: its floor is the smallest
     # planted error for which it claims a mismatch
-    caught = (lambda r: not r.passed) if result.passed else _claims_mismatch
+    caught = (lambda r: not r.passed) if result.passed else common.claims_failure
     if not out["false mismatch"]:
         for rel in LEVELS:
             case = make_case(shape, 0, dtype, plant=(PARAM, index, rel))

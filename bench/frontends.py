@@ -57,6 +57,7 @@ import jax.numpy as jnp  # noqa: E402
 import jax.test_util  # noqa: E402
 import ml_dtypes  # noqa: E402
 import torch  # noqa: E402
+from _common import unverified_only  # noqa: E402
 
 import gradcheck  # noqa: E402
 import gradcheck.jax  # noqa: E402
@@ -424,17 +425,6 @@ NP_DTYPES = {
 }
 
 
-def _unverified_only(result: gradcheck.CheckResult) -> bool:
-    """True when a failed check claims no mismatch, kink or contract violation: every failure is
-    an element or a direction that finite differences could not resolve."""
-    return all(
-        r.mismatches == 0
-        and not (r.kink_policy == "fail" and r.kinks)
-        and all(d.passed or d.status == gradcheck.Status.UNVERIFIED for d in r.directions)
-        for r in result.inputs.values()
-    ) and not any(f.kind == "contract" for f in result.findings)
-
-
 def run_tool(tool: str, spec: Spec, bug: str | None, dtype: str, seed: int) -> tuple[str, float]:
     """``(outcome, seconds)``: ``pass``, ``fail``, ``unverified`` or ``not supported yet``."""
     arrays = values(spec, seed)
@@ -461,7 +451,7 @@ def run_tool(tool: str, spec: Spec, bug: str | None, dtype: str, seed: int) -> t
                 front = gradcheck.torch if tool == "gradcheck.torch" else gradcheck.jax
                 result = front.check_function(fn, inputs)
                 ok = result.passed
-                if not ok and _unverified_only(result):
+                if unverified_only(result):
                     return UNVERIFIED, time.perf_counter() - t0
             else:
                 try:
