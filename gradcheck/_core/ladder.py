@@ -20,8 +20,13 @@ smaller or larger:
 Points above stage 1's step may leave the function's domain: there a NaN ends the climb.
 
 A mismatch is declared when the residual exceeds the threshold of the best triple and of one more
-estimate (stage 1's, or another triple): the error estimate of one triple can collapse by chance
-(its two extrapolations agreeing outside the regime where their difference measures the error).
+estimate (stage 1's, or another triple) whose value agrees with the best triple's (the two differ
+by less than the sum of their thresholds): the error estimate of one triple can collapse by chance
+(its two extrapolations agreeing outside the regime where their difference measures the error),
+and a stage-1 estimate flagged by a truncation its model underestimated lies elsewhere, often on
+the other side of the analytic value. A residual over the best threshold that no second estimate
+supports is no mismatch, and no pass at that threshold either: the verdict is the one of the
+tightest estimate that includes the analytic value (unverified when none does).
 
 Before a mismatch or a kink is declared, the points of its deciding triple are evaluated again,
 and so are the stage-1 points of lines stage 1 flagged: a function that gives another value at
@@ -39,7 +44,7 @@ from numpy.typing import NDArray
 from .._errors import NondeterminismError
 from .._result import Status
 from .lines import Line
-from .numerics import F64, FLOOR_A, Eval, Refined, Verdicts, confirm, verified
+from .numerics import F64, FLOOR_A, Eval, Refined, Tolerance, Verdicts, confirm, verified
 from .state import CheckState
 
 #: the smaller step of the first triple, as a multiple of the line's step h
@@ -101,10 +106,12 @@ def refine(
     flagged: NDArray[np.bool_],
     stage1_noisy: NDArray[np.bool_],
     user: bool = True,
+    first: tuple[F64, F64, F64] | None = None,
 ) -> Verdicts:
     """Verdicts of the lines ``sel`` of a batch (``stage1``: their stage-1 points; ``flagged``:
     which of them stage 1 found over their threshold; ``stage1_noisy``: where rounding, not
-    truncation, dominated stage 1's estimate)."""
+    truncation, dominated stage 1's estimate; ``first``: stage 1's numeric value, error estimate
+    and threshold, which may support a mismatch)."""
     sc, tol = state.scales, state.tol
     floor = floor + FLOOR_A * lines.analytic_noise(sel)
     points = _Points(lines, sel, {m: _copy(e) for m, e in stage1.items()})
@@ -126,11 +133,15 @@ def refine(
     # estimate (the step may be too large), above it when rounding did
     base = np.where(stage1_noisy, 1.0, FIRST)
     best = _judge_bases(judge, base, np.arange(n), _empty(n))
-    # how many estimates (stage 1's, then every smooth triple) put the analytic value outside
-    # their threshold: a mismatch must show on two, so that one triple whose two extrapolations
-    # agreed by chance (outside the regime where they estimate their error) cannot declare it
-    support = flagged.astype(int) + (~best.kinky & (best.status == Status.MISMATCH))
-    counted = np.where(~best.kinky & (best.status == Status.MISMATCH), base, np.nan)
+    # the estimates that may support a mismatch: stage 1's, then every smooth triple trusted
+    # on the way (by the smaller step of the triple: a triple counts once, should a line pass
+    # its step twice); a mismatch must show on two that agree, so that one triple whose two
+    # extrapolations agreed by chance (outside the regime where they estimate their error)
+    # cannot declare it
+    seen = _Estimates(n)
+    if first is not None:
+        seen.record(-1.0, np.arange(n), *first)
+    seen.record_triples(base, np.arange(n), best, ~best.kinky)
     deciding = base.copy()  # the smaller step of the triple each verdict comes from
     run = best.kinky.astype(int)  # consecutive kinky triples, down from the first one seen
     last_thr = best.threshold.copy()
@@ -138,6 +149,7 @@ def refine(
     # dominates, up where rounding does; a declared mismatch stays
     move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
     # a declared mismatch stays, once a second estimate supports it
+    support = seen.support(best)
     active = best.kinky | (best.status != Status.MISMATCH) | (support < 2)
     active &= np.cumsum(active) <= DEEP_CAP
     while True:
@@ -162,51 +174,57 @@ def refine(
         # a larger step helps only while rounding limits it: once truncation shows, its triple
         # is past the best step, where the two extrapolations no longer measure their error
         trusted = smooth & ~overshot & ((move[idx] < 1) | v.noisy)
-        # and its value must fall within the threshold of the best triple so far (a value
-        # outside it comes from a truncation its own estimate does not see); its error is no
-        # smaller than its distance to that value, since the two extrapolations of one large
-        # triple can agree by chance where truncation already counts
         up = (move[idx] > 1) & ~best.kinky[idx]
-        distance = np.abs(v.numeric - best.numeric[idx])
-        trusted &= ~up | (distance <= best.threshold[idx])
-        # (beyond what the best triple's own error, two of its estimates, explains)
-        unexplained = distance - 2 * best.error_estimate[idx]
-        grown = up & smooth & (unexplained > v.error_estimate)
-        if grown.any():
-            v.error_estimate[grown] = unexplained[grown]
-            v.threshold[grown] = tol.threshold(
-                v.numeric[grown], unexplained[grown], floor[idx][grown], user=False
-            )
-            over = np.abs(v.analytic - v.numeric)[grown] > v.threshold[grown]
-            v.status[grown] = np.where(over, Status.MISMATCH, Status.OK)
+        trusted &= _within_best(v, best, idx, up, floor, tol)
         take = confirmed | kinky_so_far & best.kinky[idx]
         take |= trusted & (best.kinky[idx] | (v.threshold < best.threshold[idx]))
         _assign(best, idx[take], v, take)
-        # (a triple counts once, should a line pass its step twice)
-        new = base[idx] != counted[idx]
-        support[idx] += trusted & new & (v.status == Status.MISMATCH)
-        counted[idx] = np.where(trusted & (v.status == Status.MISMATCH), base[idx], counted[idx])
+        seen.record_triples(base[idx], idx, v, trusted)
         deciding[idx[take]] = base[idx[take]]
+        # the triple halfway between this one and the last (steps 2 times apart, not 4): its
+        # points are evaluated already; the best step often lies between two of the ladder's
+        smooth_line = trusted & ~best.kinky[idx]
+        if smooth_line.any():
+            at = idx[smooth_line]
+            half = np.where(up[smooth_line], base[at] / 2, base[at] * 2)
+            h = _judge_bases(judge, half, at, _empty(len(at)))
+            ok_h = ~h.kinky & ((move[at] < 1) | h.noisy)
+            ok_h &= _within_best(h, best, at, up[smooth_line], floor, tol)
+            better = ok_h & (h.threshold < best.threshold[at])
+            _assign(best, at[better], h, better)
+            deciding[at[better]] = half[better]
+            seen.record_triples(half, at, h, ok_h)
+        support = seen.support(best)
         improving = v.threshold < IMPROVING * last_thr[idx]
         last_thr[idx] = v.threshold
         # a kinky line goes on down until confirmed; a smooth one goes on while its threshold
         # still falls clearly (or it just stopped looking kinky); a verdict on a threshold that
         # falls no more is as good as this function allows
         move[idx[v.kinky]] = 1 / RATIO
-        unsupported = (v.status == Status.MISMATCH) & (support[idx] < 2)
-        settled = (v.status == Status.MISMATCH) & ~unsupported
+        mismatch = ~best.kinky[idx] & (best.status[idx] == Status.MISMATCH)
+        unsupported = (v.status == Status.MISMATCH) | mismatch
+        unsupported &= support[idx] < 2
+        settled = mismatch & ~unsupported
         going = (improving | was) & ~settled | unsupported
         active[idx] = kinky_so_far | (trusted & going)
     status = best.status.copy()
-    ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
+    smooth_lines = ~best.kinky
+    fixed = user and (tol.rtol is not None or tol.atol is not None)
+    lone = np.zeros(n, dtype=bool)
+    if not fixed:
+        # over the best threshold on one estimate only: the tightest estimate that includes the
+        # analytic value decides (none: unverified)
+        over = smooth_lines & (np.abs(best.analytic - best.numeric) > best.threshold)
+        lone = over & (support < 2)
+        lone &= ~seen.fall_back(best, lone)
+    ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy) & ~lone
     # kinky verdicts keep their status from the kink test (a kink, or a mismatch when the
     # analytic value lies outside the one-sided slopes); smooth ones are judged here
-    smooth_lines = ~best.kinky
     threshold = np.where(
         smooth_lines, tol.threshold(best.numeric, best.error_estimate, floor, user), best.threshold
     )
     bad = smooth_lines & (np.abs(best.analytic - best.numeric) > threshold)
-    if not (user and (tol.rtol is not None or tol.atol is not None)):
+    if not fixed:
         bad &= support >= 2
     status[smooth_lines] = np.where(
         bad[smooth_lines], Status.MISMATCH, np.where(ok[smooth_lines], Status.OK, Status.UNVERIFIED)
@@ -219,6 +237,59 @@ def refine(
 
 
 _NAMES = ("numeric", "analytic", "error_estimate", "threshold", "status", "kinky", "noisy")
+
+
+class _Estimates:
+    """The estimates of each line that may support a mismatch, by key (the smaller step of a
+    triple as a multiple of the line's step; -1 for stage 1): numeric value, error estimate,
+    threshold (NaN where a line has none)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.at: dict[float, tuple[F64, F64, F64]] = {}
+
+    def record(self, key: float, idx: NDArray[np.intp], numeric: F64, err: F64, thr: F64) -> None:
+        if key not in self.at:
+            self.at[key] = tuple(np.full(self.n, np.nan) for _ in range(3))  # type: ignore[assignment]
+        for mine, new in zip(self.at[key], (numeric, err, thr), strict=True):
+            mine[idx] = new
+
+    def record_triples(
+        self, keys: F64, idx: NDArray[np.intp], v: Refined, which: NDArray[np.bool_]
+    ) -> None:
+        """Record triples ``which`` of verdicts ``v`` (lines ``idx``; smaller steps ``keys``)."""
+        keys = np.broadcast_to(keys, idx.shape)
+        for key in np.unique(keys[which]):
+            part = which & (keys == key)
+            self.record(
+                float(key), idx[part], v.numeric[part], v.error_estimate[part], v.threshold[part]
+            )
+
+    def support(self, best: Refined) -> NDArray[np.intp]:
+        """Per line, how many estimates put the analytic value outside their threshold and agree
+        with the best verdict's value (within the sum of the two thresholds)."""
+        count = np.zeros(self.n, dtype=np.intp)
+        for numeric, _, thr in self.at.values():
+            with np.errstate(invalid="ignore"):
+                over = np.abs(numeric - best.analytic) > thr
+                agrees = np.abs(numeric - best.numeric) <= thr + best.threshold
+            count += over & agrees
+        return count
+
+    def fall_back(self, best: Refined, which: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Give the lines ``which`` the values of their tightest estimate that includes the
+        analytic value; returns where there was one."""
+        tightest = np.full(self.n, np.inf)
+        for numeric, err, thr in self.at.values():
+            with np.errstate(invalid="ignore"):
+                take = which & (np.abs(numeric - best.analytic) <= thr) & (thr < tightest)
+            tightest[take] = thr[take]
+            best.numeric[take] = numeric[take]
+            best.error_estimate[take] = err[take]
+            best.threshold[take] = thr[take]
+        found: NDArray[np.bool_] = np.isfinite(tightest)
+        best.noisy[found] = False
+        return found
 
 
 def _put(into: Refined, where: NDArray[np.bool_], v: Refined) -> None:
@@ -249,6 +320,34 @@ def _judge_bases(
         part = bases == b
         _put(into, part, judge(float(b), idx[part]))
     return into
+
+
+def _within_best(
+    v: Refined,
+    best: Refined,
+    idx: NDArray[np.intp],
+    up: NDArray[np.bool_],
+    floor: F64,
+    tol: Tolerance,
+) -> NDArray[np.bool_]:
+    """Whether triples ``v`` of lines ``idx`` that climbed to larger steps (``up``) can be
+    trusted: their value must fall within the threshold of the best triple so far (a value
+    outside it comes from a truncation its own estimate does not see). Their error is made no
+    smaller than their distance to that value (beyond what the best triple's own error, two
+    of its estimates, explains), since the two extrapolations of one large triple can agree by
+    chance where truncation already counts; ``v`` is updated in place."""
+    distance = np.abs(v.numeric - best.numeric[idx])
+    unexplained = distance - 2 * best.error_estimate[idx]
+    grown = up & ~v.kinky & (unexplained > v.error_estimate)
+    if grown.any():
+        v.error_estimate[grown] = unexplained[grown]
+        v.threshold[grown] = tol.threshold(
+            v.numeric[grown], unexplained[grown], floor[idx][grown], user=False
+        )
+        over = np.abs(v.analytic - v.numeric)[grown] > v.threshold[grown]
+        v.status[grown] = np.where(over, Status.MISMATCH, Status.OK)
+    out: NDArray[np.bool_] = ~up | (distance <= best.threshold[idx])
+    return out
 
 
 def _assign(best: Refined, where: NDArray[np.intp], v: Refined, take: NDArray[np.bool_]) -> None:

@@ -96,7 +96,10 @@ class FiniteDifference(Method):
         if suspect.any():
             sel = np.flatnonzero(suspect)
             sub = {m: e.select(sel) for m, e in evals.items()}
-            v = refine(state, lines, sel, sub, floor[sel], noise, flagged[sel], noisy[sel], user)
+            mine = (numeric[sel], err[sel], estimate[sel])
+            v = refine(
+                state, lines, sel, sub, floor[sel], noise, flagged[sel], noisy[sel], user, mine
+            )
             numeric[sel], err[sel], thr[sel], status[sel] = (
                 v.numeric,
                 v.error_estimate,
