@@ -145,6 +145,7 @@ def refine(
     deciding = base.copy()  # the smaller step of the triple each verdict comes from
     run = best.kinky.astype(int)  # consecutive kinky triples, down from the first one seen
     last_thr = best.threshold.copy()
+    turned = np.zeros(n, dtype=bool)  # lines that went down, found more noise, and climb
     # which way each line moves: down for kinks (do they persist?) and where truncation
     # dominates, up where rounding does; a declared mismatch stays
     move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
@@ -196,7 +197,18 @@ def refine(
             seen.record_triples(half, at, h, ok_h)
         support = seen.support(best)
         improving = v.threshold < IMPROVING * last_thr[idx]
-        last_thr[idx] = v.threshold
+        # a smooth line sent down (its estimate looked limited by truncation) whose threshold
+        # rose instead was limited by rounding noise, which the measured level underestimates
+        # along it: it turns, once, and climbs from the triple it left
+        turn = trusted & ~v.kinky & ~best.kinky[idx] & ~was & (move[idx] < 1)
+        turn &= (v.threshold > last_thr[idx]) & ~turned[idx]
+        if turn.any():
+            at = idx[turn]
+            base[at] *= RATIO
+            move[at] = RATIO
+            turned[at] = True
+            improving |= turn
+        last_thr[idx[~turn]] = v.threshold[~turn]
         # a kinky line goes on down until confirmed; a smooth one goes on while its threshold
         # still falls clearly (or it just stopped looking kinky); a verdict on a threshold that
         # falls no more is as good as this function allows

@@ -13,6 +13,14 @@ from lstm_ref.strategies import Config, Problem
 
 _F32 = np.float32
 
+#: test_step_gradients[float32]: Wx[0, 0] (gradient 6.8e-7, x of -1.5e-5) was left unverified:
+#: its first triple looked limited by truncation (the noise along it exceeds the measured
+#: level), so its step went down, where the threshold only rose
+STEP_2850 = (
+    Problem.build(Config(N=1, T=1, D=1, H=1, L=1, C=3, dtype="float32"), 2850),
+    (np.array([[-0.67326552]], _F32), np.array([[0.90076491]], _F32)),
+)
+
 #: test_sequence_gradients[float32]: h0[1, 4] was declared a mismatch (relative error 3.3e-4
 #: over a threshold of 2.6e-6) on one triple of large steps whose two extrapolations agreed by
 #: chance, "supported" by a stage-1 estimate on the other side of the analytic value

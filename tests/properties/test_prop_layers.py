@@ -24,7 +24,7 @@ from prop_support import (
     stack_shapes,
     step_shapes,
 )
-from soak_examples import SEQUENCE_74646
+from soak_examples import SEQUENCE_74646, STEP_2850
 
 import gradcheck
 import lstm_ref as lr
@@ -53,6 +53,7 @@ def _with(cfg: Config, **changes) -> Config:
 @example(case=pinned(ONES, step_shapes))
 @example(case=pinned(_with(TWOS, T=1, L=1), step_shapes))
 @example(case=pinned(_with(LARGEST, T=1, L=1), step_shapes))
+@example(case=STEP_2850)
 def test_step_gradients(mode, case):
     """dx, dprev_h, dprev_c, dWx, dWh, db of one step, for upstream dnext_h and dnext_c."""
     problem, douts, method = in_mode(case, mode)
