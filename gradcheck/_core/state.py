@@ -24,6 +24,11 @@ from .evaluator import Evaluator
 from .numerics import F64, FLOOR_C, FLOOR_G, Scales, Tolerance, Verdicts, ecnoise
 from .streams import stream
 
+#: the noise is measured on values that take at least this many distinct levels (of 9) ...
+DISTINCT = 5
+#: ... widening the spacing 16 times at most this many times to get them
+WIDEN_TRIES = 8
+
 
 class MethodLike(Protocol):
     """What the state needs of a numerical method (see ``methods.Method``)."""
@@ -282,15 +287,24 @@ class CheckState:
             for _ in range(2):
                 u = self.direction(key)
                 spacing = sc.tau / 8
-                values = []
-                for i in range(1, 10):
-                    arrays = list(self.work)
-                    for k in key:
-                        x = self.work[k]
-                        arrays[k] = (x + i * spacing * u[k] * self.xscale(k)).astype(x.dtype)
-                    v = self.ev.value(arrays, "while measuring the noise level")
-                    values.append(float(np.real(v)))
-                level, qualified = ecnoise(np.array(values))
+                values = self._along(key, u, spacing, tolerant=False)
+                # an input whose moves change the value by less than the rounding of the
+                # intermediates they pass through (a weight times an input of 1e-5, added to a
+                # bias) leaves the value as it was, or moves it by whole rounding steps: the
+                # spacing then sees no noise, yet the rounding is there along every line of
+                # this input. Wider spacings (16 times each) until the values take distinct
+                # levels, or leave the function's domain
+                wider = spacing
+                moves = any(sc.gscale.get(k, 0.0) > 0 for k in key)
+                for _ in range(WIDEN_TRIES if moves else 0):
+                    if len(np.unique(values)) >= DISTINCT:
+                        break
+                    wider *= 16
+                    more = self._along(key, u, wider, tolerant=True)
+                    if not np.all(np.isfinite(more)):
+                        break
+                    values = more
+                level, qualified = ecnoise(values)
                 estimates.append(level)
                 if qualified:
                     break
@@ -303,6 +317,21 @@ class CheckState:
             self._noise[key] = noise
             self.noise_measured[key] = noise
         return self._noise[key]
+
+    def _along(
+        self, key: tuple[int, ...], u: dict[int, F64], spacing: float, tolerant: bool
+    ) -> F64:
+        """The value at 9 equally spaced points along ``u`` (spacing ``spacing`` of each
+        element's scale), the unperturbed point left out."""
+        values = []
+        for i in range(1, 10):
+            arrays = list(self.work)
+            for k in key:
+                x = self.work[k]
+                arrays[k] = (x + i * spacing * u[k] * self.xscale(k)).astype(x.dtype)
+            v = self.ev.value(arrays, "while measuring the noise level", tolerant=tolerant)
+            values.append(float(np.real(v)))
+        return np.array(values)
 
     # ---- checks ---------------------------------------------------------------------------------
 
