@@ -17,6 +17,7 @@ from prop_support import (
     check_sequence,
     check_stack,
     check_step,
+    expect_no_mismatch,
     expect_pass,
     in_mode,
     pinned,
@@ -99,7 +100,12 @@ def test_stack_gradients(mode, case):
     """dx and every layer's Wx, Wh, b, h0, c0 of L stacked layers, for an upstream gradient
     of every hidden state of the top layer."""
     problem, douts, method = in_mode(case, mode)
-    expect_pass(check_stack(problem, douts, method), problem)
+    result = check_stack(problem, douts, method)
+    if mode == "float32":  # as for the model: central differences in float32 cannot resolve
+        # the gradients of the lower layers of a deep stack (1e-7 where the top's are 1e-1)
+        expect_no_mismatch(result, problem)
+    else:
+        expect_pass(result, problem)
 
 
 # ---------------------------------------------------------------------------------------
