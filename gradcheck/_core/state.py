@@ -236,14 +236,25 @@ class CheckState:
         """The scale of each element of input ``k``, in the input's own units (computed once).
 
         ``max(|x|, rms(x))``: an element's magnitude, or the input's typical one for elements
-        near zero; 1 only for an input that is zero everywhere (nothing else gives a unit).
-        Steps and directions are measured on it, so a check behaves the same whatever the
-        input's units.
+        near zero. An input that is zero everywhere gives no unit: its elements get
+        ``max(|x|, 1)``; so does an input that is zero as far as the function can tell, whose
+        first-order terms ``sum |g x|`` are not zero but below the rounding of the value (a bias
+        of 1e-30 added to terms of size 1) and whose slopes are not so steep that a unit move
+        would change the value by ``1/sqrt(eps)`` times its size: its own size would make steps
+        that move nothing. Steps and directions are measured on it, so a check behaves the same
+        whatever the input's units.
         """
         if k not in self._xscales:
             x = np.abs(self.work[k].astype(np.float64))
             rms = float(np.sqrt(np.mean(x * x)))
-            self._xscales[k] = np.maximum(x, rms) if rms > 0 else np.ones_like(x)
+            terms = float(np.sum(np.abs(self.grads[k]) * x))
+            # (an analytic gradient that is zero everywhere says nothing: it may be the bug; and
+            # one so steep that a unit move would change the value by 1/sqrt(eps) times its size
+            # varies on a scale far below 1: sqrt near 0)
+            sc = self.scales
+            steep = sc.gscale.get(k, 0.0) > sc.fscale / math.sqrt(sc.eps)
+            silent = 0 < terms <= sc.eps * sc.fscale and not steep
+            self._xscales[k] = np.maximum(x, 1.0) if rms == 0 or silent else np.maximum(x, rms)
         return self._xscales[k]
 
     def size(self, k: int) -> int:

@@ -598,3 +598,48 @@ def test_the_weights_of_a_silent_input_are_no_false_mismatch_in_float32(seed):
     assert not any(r.mismatches for r in result.inputs.values()), result
     assert result.inputs["U"].passed, result
     assert result.inputs["b"].passed, result
+
+
+# ---- an input that is zero as far as the function can tell --------------------------------------
+
+
+def _tanh_with_bias(factor=1.0):
+    x = np.array([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]], dtype=np.float32)
+
+    def forward(b):
+        out = np.tanh(x + b)
+        return out, out
+
+    def backward(dout, out):
+        return (factor * (dout * (1 - out * out)).sum(0)).astype(np.float32)
+
+    return forward, backward
+
+
+@pytest.mark.parametrize("b", [1e-30, 7.9e-31, -3e-25])
+def test_a_bias_of_1e_30_in_float32_is_verified(b):
+    # its own size would make steps of 1e-33 that move nothing: it is checked as the zero the
+    # function sees, not left unverified
+    forward, backward = _tanh_with_bias()
+    result = gc.check_layer(forward, backward, {"b": np.full(3, b, dtype=np.float32)})
+    assert result.passed, result
+
+
+def test_a_bias_of_1e_30_with_a_ten_percent_error_is_caught():
+    forward, backward = _tanh_with_bias(factor=1.1)
+    result = gc.check_layer(forward, backward, {"b": np.full(3, 1e-30, dtype=np.float32)})
+    assert result.inputs["b"].mismatches == 3, result
+
+
+def test_sqrt_near_zero_is_not_stepped_out_of_its_domain():
+    # sqrt at 1e-31: its terms are below the rounding too, but its slope is far too steep for
+    # a unit scale; the check keeps the input's own scale (and reports what it cannot verify)
+    x = np.array([1e-31, 2e-31], dtype=np.float32)
+    y = np.array([1.0, 2.0], dtype=np.float32)
+    result = gc.check_grad(
+        lambda x, y: np.sum(np.sqrt(x)) + np.sum(y),
+        lambda x, y: (0.5 / np.sqrt(x), np.ones_like(y)),
+        {"x": x, "y": y},
+    )
+    assert result.inputs["x"].mismatches == 0
+    assert result.inputs["y"].passed
