@@ -25,8 +25,9 @@ by less than the sum of their thresholds): the error estimate of one triple can 
 (its two extrapolations agreeing outside the regime where their difference measures the error),
 and a stage-1 estimate flagged by a truncation its model underestimated lies elsewhere, often on
 the other side of the analytic value. A residual over the best threshold that no second estimate
-supports is no mismatch, and no pass at that threshold either: the verdict is the one of the
-tightest estimate that includes the analytic value (unverified when none does).
+supports is no mismatch, and no pass at that threshold either: the threshold widens by the
+residual (the analytic value lies that close to the best value), or the tightest estimate that
+includes the analytic value gives the verdict when it is tighter.
 
 Before a mismatch or a kink is declared, the points of its deciding triple are evaluated again,
 and so are the stage-1 points of lines stage 1 flagged: a function that gives another value at
@@ -222,14 +223,18 @@ def refine(
     status = best.status.copy()
     smooth_lines = ~best.kinky
     fixed = user and (tol.rtol is not None or tol.atol is not None)
-    lone = np.zeros(n, dtype=bool)
     if not fixed:
-        # over the best threshold on one estimate only: the tightest estimate that includes the
-        # analytic value decides (none: unverified)
+        # over the best threshold on one estimate only: no mismatch, and no pass at that
+        # threshold either. The analytic value lies within the residual of the best value, so
+        # the threshold widens by the residual; or the tightest estimate that includes the
+        # analytic value gives the verdict, when it is tighter still
         over = smooth_lines & (np.abs(best.analytic - best.numeric) > best.threshold)
         lone = over & (support < 2)
-        lone &= ~seen.fall_back(best, lone)
-    ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy) & ~lone
+        resid = np.abs(best.analytic - best.numeric)[lone]
+        best.error_estimate[lone] += resid / tol.safety
+        best.threshold[lone] += resid
+        seen.fall_back(best, lone)
+    ok = verified(best.threshold, best.analytic, best.numeric, scale, best.noisy)
     # kinky verdicts keep their status from the kink test (a kink, or a mismatch when the
     # analytic value lies outside the one-sided slopes); smooth ones are judged here
     threshold = np.where(
@@ -288,10 +293,10 @@ class _Estimates:
             count += over & agrees
         return count
 
-    def fall_back(self, best: Refined, which: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    def fall_back(self, best: Refined, which: NDArray[np.bool_]) -> None:
         """Give the lines ``which`` the values of their tightest estimate that includes the
-        analytic value; returns where there was one."""
-        tightest = np.full(self.n, np.inf)
+        analytic value, where it is tighter than their threshold now."""
+        tightest = best.threshold.copy()
         for numeric, err, thr in self.at.values():
             with np.errstate(invalid="ignore"):
                 take = which & (np.abs(numeric - best.analytic) <= thr) & (thr < tightest)
@@ -299,9 +304,7 @@ class _Estimates:
             best.numeric[take] = numeric[take]
             best.error_estimate[take] = err[take]
             best.threshold[take] = thr[take]
-        found: NDArray[np.bool_] = np.isfinite(tightest)
-        best.noisy[found] = False
-        return found
+            best.noisy[take] = False
 
 
 def _put(into: Refined, where: NDArray[np.bool_], v: Refined) -> None:

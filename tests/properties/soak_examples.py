@@ -60,3 +60,27 @@ SEQUENCE_74646 = (
         ),
     ),
 )
+
+#: test_sequence_gradients[float32]: Wx[0, 11] was over the threshold of one triple by 3%,
+#: "supported" by a stage-1 estimate on the other side of the analytic value (a false mismatch
+#: before the support rule; then unverified, until a lone residual widened the threshold)
+SEQUENCE_70462 = (
+    Problem.build(Config(N=1, T=7, D=2, H=3, L=1, C=3, dtype="float32"), 70462),
+    (
+        np.array(
+            [
+                [
+                    [-0.56063946, -0.95541733, 0.22974365],
+                    [0.9537845, 0.38064831, 0.4809938],
+                    [-0.84493233, -0.46827922, 0.59463432],
+                    [0.1248032, -0.7781618, 0.58432898],
+                    [0.39675854, 0.80958583, 0.37287535],
+                    [-0.5081481, 0.22063753, -0.46280169],
+                    [-0.28310972, 0.33608201, 0.77532821],
+                ]
+            ],
+            _F32,
+        ),
+        np.array([[-0.39868515, 0.65070638, -0.55686939]], _F32),
+    ),
+)

@@ -25,7 +25,7 @@ from prop_support import (
     stack_shapes,
     step_shapes,
 )
-from soak_examples import SEQUENCE_74646, STEP_2850
+from soak_examples import SEQUENCE_70462, SEQUENCE_74646, STEP_2850
 
 import gradcheck
 import lstm_ref as lr
@@ -67,6 +67,7 @@ def test_step_gradients(mode, case):
 @example(case=pinned(_with(TWOS, L=1), sequence_shapes))
 @example(case=pinned(_with(LARGEST, L=1), sequence_shapes))
 @example(case=SEQUENCE_74646)
+@example(case=SEQUENCE_70462)
 def test_sequence_gradients(mode, case):
     """dx, dh0, dWx, dWh, db, dc0 of one layer over T steps, for upstream gradients of
     every h_t and of the final cell state c_T."""
