@@ -139,7 +139,7 @@ def refine(
     # its step twice); a mismatch must show on two that agree, so that one triple whose two
     # extrapolations agreed by chance (outside the regime where they estimate their error)
     # cannot declare it
-    seen = _Estimates(n)
+    seen = _Estimates(n, tuple(stage1))
     if first is not None:
         seen.record(-1.0, np.arange(n), *first)
     seen.record_triples(base, np.arange(n), best, ~best.kinky)
@@ -151,7 +151,7 @@ def refine(
     # dominates, up where rounding does; a declared mismatch stays
     move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
     # a declared mismatch stays, once a second estimate supports it
-    support = seen.support(best)
+    support = seen.support(best, deciding)
     active = best.kinky | (best.status != Status.MISMATCH) | (support < 2)
     active &= np.cumsum(active) <= DEEP_CAP
     while True:
@@ -196,7 +196,7 @@ def refine(
             _assign(best, at[better], h, better)
             deciding[at[better]] = half[better]
             seen.record_triples(half, at, h, ok_h)
-        support = seen.support(best)
+        support = seen.support(best, deciding)
         improving = v.threshold < IMPROVING * last_thr[idx]
         # a smooth line sent down (its estimate looked limited by truncation) whose threshold
         # rose instead was limited by rounding noise, which the measured level underestimates
@@ -259,11 +259,18 @@ _NAMES = ("numeric", "analytic", "error_estimate", "threshold", "status", "kinky
 class _Estimates:
     """The estimates of each line that may support a mismatch, by key (the smaller step of a
     triple as a multiple of the line's step; -1 for stage 1): numeric value, error estimate,
-    threshold (NaN where a line has none)."""
+    threshold (NaN where a line has none). ``first``: the multiples of the step at which stage
+    1 evaluated."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, first: tuple[float, ...]) -> None:
         self.n = n
+        self.first = first
         self.at: dict[float, tuple[F64, F64, F64]] = {}
+
+    def dominant(self, key: float) -> float:
+        """The multiple of the step whose evaluation weighs most in the estimate's value: stage
+        1's step, or the middle step of a triple (its value is ``(4 D(2s) - D(4s)) / 3``)."""
+        return min(self.first) if key < 0 else 2 * key
 
     def record(self, key: float, idx: NDArray[np.intp], numeric: F64, err: F64, thr: F64) -> None:
         if key not in self.at:
@@ -282,15 +289,20 @@ class _Estimates:
                 float(key), idx[part], v.numeric[part], v.error_estimate[part], v.threshold[part]
             )
 
-    def support(self, best: Refined) -> NDArray[np.intp]:
-        """Per line, how many estimates put the analytic value outside their threshold and agree
-        with the best verdict's value (within the sum of the two thresholds)."""
-        count = np.zeros(self.n, dtype=np.intp)
-        for numeric, _, thr in self.at.values():
+    def support(self, best: Refined, deciding: F64) -> NDArray[np.intp]:
+        """Per line, how many estimates put the analytic value outside their threshold: the
+        best verdict (its triple's smaller step ``deciding``), and the others that agree with
+        its value (within the sum of the two thresholds) and do not weigh most the same
+        evaluation as it (two such estimates are one piece of evidence: that evaluation's noise
+        pulls both the same way; an evaluation weighing little in one of them pulls it the
+        other way)."""
+        count = (np.abs(best.numeric - best.analytic) > best.threshold).astype(np.intp)
+        for key, (numeric, _, thr) in self.at.items():
+            shared = np.isclose(self.dominant(key), 2 * deciding)
             with np.errstate(invalid="ignore"):
                 over = np.abs(numeric - best.analytic) > thr
                 agrees = np.abs(numeric - best.numeric) <= thr + best.threshold
-            count += over & agrees
+            count += over & agrees & ~shared
         return count
 
     def fall_back(self, best: Refined, which: NDArray[np.bool_]) -> None:
