@@ -1,9 +1,10 @@
-"""Correct gradients that gradcheck does not yet pass, found by the soak run.
+"""Correct gradients that gradcheck does not yet get right, found by the soak run
+(docs/properties.md, "What the soak run found").
 
-For each case one test holds now (no mismatch is claimed: the gradient is right) and one is a
-strict ``xfail`` (the check passes): the day gradcheck passes the case, the ``xfail`` fails and
-says so, and the case moves to an ``@example`` of its property (docs/properties.md, "What the
-soak run found").
+``CASES`` are left unverified: one test holds now (no mismatch is claimed: the gradient is
+right) and one is a strict ``xfail`` (the check passes). ``FALSE_MISMATCHES`` are still claimed
+mismatches: a strict ``xfail`` asserts none is. The day gradcheck gets a case right, its
+``xfail`` fails and says so, and the case moves to an ``@example`` of its property.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from prop_support import check_model, check_step
+from soak_examples import STEP_2850
 
 import gradcheck
 import lstm_ref as lr
@@ -18,7 +20,7 @@ from lstm_ref.strategies import Config, Problem
 
 
 def step_quantized_wx() -> gradcheck.CheckResult:
-    problem = Problem.build(Config(N=1, T=1, D=1, H=1, L=1, C=3, dtype="float32"), seed=2850)
+    problem = STEP_2850[0]  # the pinned step example's problem, with other cotangents
     douts = (np.array([[-0.6732655]], np.float32), np.array([[0.39868516]], np.float32))
     return check_step(problem, douts, "central")
 
