@@ -8,8 +8,9 @@ method is a subclass of :class:`Method` added to :data:`METHODS`; nothing else n
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -26,6 +27,9 @@ from .numerics import (
     F64,
     FLOOR_A,
     FLOOR_C,
+    NEARBY_C,
+    NEARBY_PAIRS,
+    NEARBY_STEPS,
     Eval,
     Verdicts,
     central,
@@ -34,6 +38,7 @@ from .numerics import (
 )
 from .state import CheckState
 from .steps import CENTRAL, RICHARDSON, StepRule
+from .streams import stream
 
 
 class Method:
@@ -165,7 +170,18 @@ class Richardson(FiniteDifference):
 
 
 class ComplexStep(Method):
-    """The complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element."""
+    """The complex step ``Im f(x + ih) / h``, exact to rounding, 1 call per element.
+
+    Its error model (a few hundred ulps of the derivative and of the input's largest gradient)
+    assumes the imaginary parts are computed to a few ulps of themselves. A forward pass that
+    cancels them (the log-sum-exp of a confident softmax less its picked score) loses more, and
+    the analytic gradient's own rounding may exceed its model. So a residual over the threshold
+    whose size could be rounding (below ``sqrt(eps)`` of the gradient's scale) is measured again
+    at ``2 * NEARBY_PAIRS`` points nearby (every checked input moved by ``+-sqrt(eps)`` of its
+    scale, random signs), each with its own backward pass: a wrong gradient leaves the same
+    residual at every point, rounding scatters it. The line stays a mismatch where its residual
+    exceeds its threshold widened by ``NEARBY_C`` times the residuals' spread.
+    """
 
     name = "complex"
     calls_per_element = 1
@@ -187,6 +203,7 @@ class ComplexStep(Method):
             for w in state.work
         ]
         self.tau_c = 1e-20 if state.scales.eps < 1e-10 else 1e-10
+        self._nearby: list[tuple[Arrays, dict[int, F64]]] | None = None
         # the imaginary parts are no more precise than the smallest subnormal number: with tiny
         # derivatives (1e-300) they underflow and lose relative precision
         self.subnormal = max(
@@ -259,8 +276,72 @@ class ComplexStep(Method):
             floor[bad] += FLOOR_A * state.analytic_noise(k)[idx[bad]]
             thr[bad] = state.tol.threshold(numeric[bad], err[bad], floor[bad])
             bad = np.abs(a - numeric) > thr
+        if bad.any():  # is the residual the same nearby, or is it rounding?
+            sel = np.flatnonzero(bad)
+            if sel.size:
+                js, hs = idx[sel], h[sel]
+
+                def residuals(cwork: Arrays, grads: dict[int, F64], factor: float) -> F64:
+                    cx, hf = cwork[k].reshape(-1)[js], hs * factor
+                    near = [(k, int(j), v) for j, v in zip(js, cx + 1j * hf, strict=True)]
+                    values = state.ev.probes(near, cwork, tolerant=True)
+                    out: F64 = grads[k].reshape(-1)[js] - np.imag(values).astype(np.float64) / hf
+                    return out
+
+                err[sel] += NEARBY_C * self._spread(state, (a - numeric)[sel], residuals)
+                thr[sel] = state.tol.threshold(numeric[sel], err[sel], floor[sel])
+                bad = np.abs(a - numeric) > thr
         status = np.where(bad, Status.MISMATCH, Status.OK).astype(np.int8)
-        return Verdicts(numeric, a, err, thr, status)
+        out = Verdicts(numeric, a, err, thr, status)
+        silent = np.flatnonzero(bad & (numeric == 0))
+        if silent.size:
+            _replace(out, silent, Central().elements(state, k, idx[silent]))
+        return out
+
+    def _spread(
+        self,
+        state: CheckState,
+        resid: F64,
+        residuals: Callable[[Arrays, dict[int, F64], float], F64],
+    ) -> F64:
+        """The sample standard deviation of each line's residual ``resid`` and its residuals
+        at the nearby points (``residuals(complex arrays, gradients, step factor)`` of a point,
+        each with its own step, ``NEARBY_STEPS`` times the check's); zero where a point gives
+        no finite value (the line then stays as it was)."""
+        points = self.nearby(state)
+        rows = [resid] + [
+            residuals(cwork, grads, f)
+            for (cwork, grads), f in zip(points, NEARBY_STEPS, strict=True)
+        ]
+        table = np.array(rows)
+        spread: F64 = np.std(table, axis=0, ddof=1)
+        spread[~np.isfinite(spread)] = 0.0
+        return spread
+
+    def nearby(self, state: CheckState) -> list[tuple[Arrays, dict[int, F64]]]:
+        """The points nearby (computed once per check): every checked input moved by
+        ``+-sqrt(eps)`` of its scale with random signs, as complex arrays, and the analytic
+        gradients there (one backward pass each)."""
+        if self._nearby is None:
+            rng = stream(state.opts.seed, "nearby", state.names)
+            self._nearby = []
+            for _ in range(NEARBY_PAIRS):
+                moves = {
+                    k: math.sqrt(float(np.finfo(state.work[k].dtype).eps))
+                    * rng.choice([-1.0, 1.0], size=state.work[k].shape)
+                    * state.xscale(k).reshape(state.work[k].shape)
+                    for k in state.wrt
+                }
+                for sign in (1.0, -1.0):
+                    real = list(state.work)
+                    for k in state.wrt:
+                        real[k] = (state.work[k] + sign * moves[k]).astype(state.work[k].dtype)
+                    cwork = [
+                        r.astype(c.dtype) if _floating(r) else c
+                        for r, c in zip(real, self.cwork, strict=True)
+                    ]
+                    self._nearby.append((cwork, state.ev.gradients_at(real, state.wrt)))
+        return self._nearby
 
     def direction(
         self, state: CheckState, ks: Sequence[int], scaled: dict[int, F64], floor: F64
@@ -280,8 +361,42 @@ class ComplexStep(Method):
             )
             thr = state.tol.threshold(numeric, err, floor + FLOOR_A * noise)
             bad = abs(analytic[0] - numeric[0]) > thr[0]
+        if bad:
+
+            def residuals(cwork: Arrays, grads: dict[int, F64], factor: float) -> F64:
+                stepped, tau, a = list(cwork), self.tau_c * factor, 0.0
+                for k in ks:
+                    c = cwork[k]
+                    stepped[k] = (c + 1j * tau * scaled[k]).astype(c.dtype)
+                    actual = (stepped[k].imag - c.imag).astype(np.float64) / tau
+                    a += float(np.sum(grads[k] * actual))
+                v = state.ev.value(stepped, "near a random direction (complex step)", tolerant=True)
+                return np.array([a - float(np.imag(v)) / tau])
+
+            err += NEARBY_C * self._spread(state, analytic - numeric, residuals)
+            thr = state.tol.threshold(numeric, err, floor)
+            bad = abs(analytic[0] - numeric[0]) > thr[0]
         status = np.array([Status.MISMATCH if bad else Status.OK], dtype=np.int8)
-        return Verdicts(numeric, analytic, err, thr, status)
+        out = Verdicts(numeric, analytic, err, thr, status)
+        if bad and numeric[0] == 0:
+            _replace(out, np.array([0]), Central().direction(state, ks, scaled, floor))
+        return out
+
+
+def _replace(out: Verdicts, sel: NDArray[np.intp], central: Verdicts) -> None:
+    """Lines ``sel`` of the complex step's verdicts ``out`` replaced by central differences'
+    verdicts ``central`` on them, in place.
+
+    For lines where the complex step gives exactly 0 against a nonzero analytic value, at every
+    nearby point and step: either no imaginary part reaches the value (the function does not
+    depend on the element; the gradient is wrong) or the imaginary parts are absorbed whole
+    into larger ones (the log-sum-exp of a saturated softmax, whose value rounds to exactly
+    0). Central differences tell them apart: a flat function stays flat under every spacing of
+    their noise measurement, an absorbed one moves by its rounding, and the line is left
+    unverified.
+    """
+    for field in ("numeric", "analytic", "error_estimate", "threshold", "status"):
+        getattr(out, field)[sel] = getattr(central, field)
 
 
 def _floating(w: object) -> bool:

@@ -304,19 +304,33 @@ class CheckState:
                 # bias) leaves the value as it was, or moves it by whole rounding steps: the
                 # spacing then sees no noise, yet the rounding is there along every line of
                 # this input. Wider spacings (16 times each) until the values take distinct
-                # levels, or leave the function's domain
-                wider = spacing
+                # levels, or leave the function's domain. Values that repeat (fewer levels than
+                # points) on levels further apart than their own rounding are rounded on a grid
+                # that coarse (a value computed as log(1 + p) with p of 1e-14 moves in whole ulps
+                # of 1): uniform rounding on a grid q has a standard deviation of q / sqrt(12).
+                # A wider spacing may show that grid as a straight staircase, one step per
+                # point, in which ECnoise sees no noise at all; the slope it shows, had the
+                # values been smooth, would have moved them across many of their ulps at the
+                # narrower spacing, where they took fewer levels: a grid about that coarse
+                wider, seen, narrower = spacing, 0.0, None
                 moves = any(sc.gscale.get(k, 0.0) > 0 for k in key)
                 for _ in range(WIDEN_TRIES if moves else 0):
+                    seen = max(seen, _grid(values, sc.eps) / math.sqrt(12))
                     if len(np.unique(values)) >= DISTINCT:
                         break
                     wider *= 16
                     more = self._along(key, u, wider, tolerant=True)
                     if not np.all(np.isfinite(more)):
                         break
-                    values = more
+                    values, narrower = more, values
+                if narrower is not None:
+                    seen = max(seen, _staircase(values, narrower, sc.eps) / math.sqrt(12))
+                if len(np.unique(values)) == 1 and seen == 0:
+                    continue  # the value never moved: no estimate (a masked input keeps the floor)
                 level, qualified = ecnoise(values)
-                estimates.append(level)
+                # (where ECnoise finds no order that qualifies, its conservative level is the
+                # function's own curvature at that spacing, not rounding: a grid seen decides)
+                estimates.append(max(level, seen) if qualified or not seen else seen)
                 if qualified:
                     break
             # never below half an ulp of the value in the check's precision, nor half an ulp
@@ -324,7 +338,7 @@ class CheckState:
             # into it: nine points can show less noise than there is (their roundings may
             # happen to align)
             floor = 0.5 * max(sc.eps * abs(sc.f0), float(np.finfo(np.float64).eps) * sc.fscale)
-            noise = max(min(estimates), floor, self.opts.nondet_tol)
+            noise = max(min(estimates, default=0.0), floor, self.opts.nondet_tol)
             self._noise[key] = noise
             self.noise_measured[key] = noise
         return self._noise[key]
@@ -452,3 +466,29 @@ class CheckState:
 
 
 __all__ = ["Budget", "CheckState", "ElementState", "Options"]
+
+
+def _grid(values: F64, eps: float) -> float:
+    """The grid of values that repeat (fewer distinct levels than values) on levels further apart
+    than ``16 * eps`` of their size: the smallest gap between levels; else 0."""
+    levels = np.unique(values)
+    if not 2 <= len(levels) < len(values):
+        return 0.0
+    gap = float(np.min(np.diff(levels)))
+    return gap if gap > 16 * eps * float(np.max(np.abs(levels))) else 0.0
+
+
+def _staircase(wide: F64, narrow: F64, eps: float) -> float:
+    """The grid implied by values ``wide`` that rise in a straight line (equal steps) where the
+    same line at a 16 times narrower spacing gave values ``narrow`` of fewer levels than a line
+    of that slope would cross ulps: the move over the narrower span per level crossed; else 0."""
+    steps = np.diff(wide)
+    if len(np.unique(wide)) < len(wide) or np.any(np.sign(steps) != np.sign(steps[0])):
+        return 0.0
+    mean = float(np.mean(steps))
+    if float(np.max(np.abs(steps - mean))) > 0.25 * abs(mean):
+        return 0.0  # not a straight line: its slope says nothing of the narrower spacing
+    move = abs(float(wide[-1] - wide[0])) / 16
+    if move <= 16 * eps * float(np.max(np.abs(wide))):
+        return 0.0
+    return move / max(len(np.unique(narrow)) - 1, 1)

@@ -16,7 +16,12 @@ from collections.abc import Sequence
 import numpy as np
 
 #: purpose tags of the streams (the first word of each spawn key)
-PURPOSES = {"cotangents": 0x67636F74, "directions": 0x67646972, "analytic": 0x67616E61}
+PURPOSES = {
+    "cotangents": 0x67636F74,
+    "directions": 0x67646972,
+    "analytic": 0x67616E61,
+    "nearby": 0x676E6561,
+}
 
 
 def stream(seed: int, purpose: str, names: Sequence[str]) -> np.random.Generator:

@@ -2,21 +2,22 @@
 (docs/properties.md, "What the soak run found").
 
 ``CASES`` are left unverified: one test holds now (no mismatch is claimed: the gradient is
-right) and one is a strict ``xfail`` (the check passes). ``FALSE_MISMATCHES`` are still claimed
-mismatches: a strict ``xfail`` asserts none is. The day gradcheck gets a case right, its
-``xfail`` fails and says so, and the case moves to an ``@example`` of its property.
+right) and one is a strict ``xfail`` (the check passes). The day gradcheck gets a case right, its
+``xfail`` fails and says so, and the case moves to an ``@example`` of its property. (A false
+mismatch found by the soak would be listed here too, as a strict ``xfail`` asserting that none
+is claimed; the last one, the complex step on saturated gates, is now an ``@example`` of
+``test_model_loss_gradients_in_hard_regimes``.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from prop_support import check_model, check_step
+from prop_support import check_step
 from soak_examples import STEP_2850
 
 import gradcheck
 import lstm_ref as lr
-from lstm_ref.strategies import Config, Problem
 
 
 def step_quantized_wx() -> gradcheck.CheckResult:
@@ -44,28 +45,6 @@ CASES = {
     # steps of a unit scale
     "loss_mse_tiny_target": loss_mse_tiny_target,
 }
-
-
-def complex_saturated_c0() -> gradcheck.CheckResult:
-    problem = Problem.build(Config(N=1, T=1, D=1, H=1, L=3, C=2, regime="saturated"), 1)
-    return check_model(problem, "complex")
-
-
-#: false mismatches the full soak found at the current core, open: each test fails (strict
-#: xfail) until gradcheck stops claiming the mismatch (docs/properties.md)
-FALSE_MISMATCHES = {
-    # the complex step, saturated gates: layer2.c0 (gradient -1.96e-7) differs by 9.9e-19
-    # (5e-12 relative, the rounding of the backward pass through saturated gates) over a
-    # threshold of 9.3e-20
-    "complex_saturated_c0": complex_saturated_c0,
-}
-
-
-@pytest.mark.xfail(strict=True, reason="open: a false mismatch (docs/properties.md)")
-@pytest.mark.parametrize("case", FALSE_MISMATCHES)
-def test_no_false_mismatch(case):
-    result = FALSE_MISMATCHES[case]()
-    assert not any(r.mismatches for r in result.inputs.values())
 
 
 @pytest.mark.parametrize("case", CASES)
