@@ -287,9 +287,10 @@ class CheckState:
         spaced points along a random direction over those inputs (spacing ``eps^(1/3) / 8`` of
         each element's scale; the unperturbed point is left out, so that a kink there cannot
         pass for noise); when no difference order qualifies, along a second direction, keeping
-        the smaller estimate. The noise of a function depends on where it is moved: moving an
-        input that barely changes it leaves its terms, and their rounding, as they are. Never
-        below half an ulp of the value, nor below ``nondet_tol``.
+        the smaller estimate. Spacings widen where the values do not move (``_widening``). The
+        noise of a function depends on where it is moved: moving an input that barely changes it
+        leaves its terms, and their rounding, as they are. Never below half an ulp of the value,
+        nor below ``nondet_tol``.
         """
         key = tuple(ks)
         if key not in self._noise:
@@ -297,36 +298,14 @@ class CheckState:
             estimates = []
             for _ in range(2):
                 u = self.direction(key)
-                spacing = sc.tau / 8
-                values = self._along(key, u, spacing, tolerant=False)
-                # an input whose moves change the value by less than the rounding of the
-                # intermediates they pass through (a weight times an input of 1e-5, added to a
-                # bias) leaves the value as it was, or moves it by whole rounding steps: the
-                # spacing then sees no noise, yet the rounding is there along every line of
-                # this input. Wider spacings (16 times each) until the values take distinct
-                # levels, or leave the function's domain. Values that repeat (fewer levels than
-                # points) on levels further apart than their own rounding are rounded on a grid
-                # that coarse (a value computed as log(1 + p) with p of 1e-14 moves in whole ulps
-                # of 1): uniform rounding on a grid q has a standard deviation of q / sqrt(12).
-                # A wider spacing may show that grid as a straight staircase, one step per
-                # point, in which ECnoise sees no noise at all; the slope it shows, had the
-                # values been smooth, would have moved them across many of their ulps at the
-                # narrower spacing, where they took fewer levels: a grid about that coarse
-                wider, seen, narrower = spacing, 0.0, None
-                moves = any(sc.gscale.get(k, 0.0) > 0 for k in key)
-                for _ in range(WIDEN_TRIES if moves else 0):
-                    seen = max(seen, _grid(values, sc.eps) / math.sqrt(12))
-                    if len(np.unique(values)) >= DISTINCT:
-                        break
-                    wider *= 16
-                    more = self._along(key, u, wider, tolerant=True)
-                    if not np.all(np.isfinite(more)):
-                        break
-                    values, narrower = more, values
-                if narrower is not None:
-                    seen = max(seen, _staircase(values, narrower, sc.eps) / math.sqrt(12))
+                values, seen = self._widening(key, u)
                 if len(np.unique(values)) == 1 and seen == 0:
-                    continue  # the value never moved: no estimate (a masked input keeps the floor)
+                    # the value never moved: along -u, then (a function flat on one side, a
+                    # loss that stays 0 as every margin grows) or no estimate (an input the
+                    # function does not depend on keeps the floor)
+                    values, seen = self._widening(key, {k: -v for k, v in u.items()})
+                    if len(np.unique(values)) == 1 and seen == 0:
+                        continue
                 level, qualified = ecnoise(values)
                 # (where ECnoise finds no order that qualifies, its conservative level is the
                 # function's own curvature at that spacing, not rounding: a grid seen decides)
@@ -342,6 +321,42 @@ class CheckState:
             self._noise[key] = noise
             self.noise_measured[key] = noise
         return self._noise[key]
+
+    def _widening(self, key: tuple[int, ...], u: dict[int, F64]) -> tuple[F64, float]:
+        """Values along ``u`` for the noise measurement, at the first spacing (``tau / 8``, then
+        16 times wider each time) where they take distinct levels, and the rounding grid seen on
+        the way (a standard deviation; 0 if none).
+
+        An input whose moves change the value by less than the rounding of the intermediates
+        they pass through (a weight times an input of 1e-5, added to a bias) leaves the value as
+        it was, or moves it by whole rounding steps: the spacing then sees no noise, yet the
+        rounding is there along every line of this input. Wider spacings until the values take
+        distinct levels, or leave the function's domain. Values that repeat (fewer levels than
+        points) on levels further apart than their own rounding are rounded on a grid that
+        coarse (a value computed as log(1 + p) with p of 1e-14 moves in whole ulps of 1):
+        uniform rounding on a grid q has a standard deviation of q / sqrt(12). A wider spacing
+        may show that grid as a straight staircase, one step per point, in which ECnoise sees no
+        noise at all; the slope it shows, had the values been smooth, would have moved them
+        across many of their ulps at the narrower spacing, where they took fewer levels: a grid
+        about that coarse.
+        """
+        sc = self.scales
+        spacing = sc.tau / 8
+        values = self._along(key, u, spacing, tolerant=False)
+        wider, seen, narrower = spacing, 0.0, None
+        moves = any(sc.gscale.get(k, 0.0) > 0 for k in key)
+        for _ in range(WIDEN_TRIES if moves else 0):
+            seen = max(seen, _grid(values, sc.eps) / math.sqrt(12))
+            if len(np.unique(values)) >= DISTINCT:
+                break
+            wider *= 16
+            more = self._along(key, u, wider, tolerant=True)
+            if not np.all(np.isfinite(more)):
+                break
+            values, narrower = more, values
+        if narrower is not None:
+            seen = max(seen, _staircase(values, narrower, sc.eps) / math.sqrt(12))
+        return values, seen
 
     def _along(
         self, key: tuple[int, ...], u: dict[int, F64], spacing: float, tolerant: bool
