@@ -174,13 +174,15 @@ class ComplexStep(Method):
 
     Its error model (a few hundred ulps of the derivative and of the input's largest gradient)
     assumes the imaginary parts are computed to a few ulps of themselves. A forward pass that
-    cancels them (the log-sum-exp of a confident softmax less its picked score) loses more, and
-    the analytic gradient's own rounding may exceed its model. So a residual over the threshold
-    whose size could be rounding (below ``sqrt(eps)`` of the gradient's scale) is measured again
-    at ``2 * NEARBY_PAIRS`` points nearby (every checked input moved by ``+-sqrt(eps)`` of its
-    scale, random signs), each with its own backward pass: a wrong gradient leaves the same
+    cancels them, or absorbs them into larger ones (the log-sum-exp of a confident softmax less
+    its picked score), loses more, and the analytic gradient's own rounding may exceed its
+    model. So a residual over the threshold is measured again at ``2 * NEARBY_PAIRS`` points
+    nearby (every checked input moved by ``+-sqrt(eps)`` of its scale, random signs), each with
+    its own backward pass and its own multiple of the step (``NEARBY_STEPS``: where an absorbed
+    imaginary part falls between ulps moves with the step): a wrong gradient leaves the same
     residual at every point, rounding scatters it. The line stays a mismatch where its residual
-    exceeds its threshold widened by ``NEARBY_C`` times the residuals' spread.
+    exceeds its threshold widened by ``NEARBY_C`` times the residuals' spread. A complex step of
+    exactly 0 against a nonzero gradient takes central differences' verdict (``_replace``).
     """
 
     name = "complex"
@@ -278,19 +280,18 @@ class ComplexStep(Method):
             bad = np.abs(a - numeric) > thr
         if bad.any():  # is the residual the same nearby, or is it rounding?
             sel = np.flatnonzero(bad)
-            if sel.size:
-                js, hs = idx[sel], h[sel]
+            js, hs = idx[sel], h[sel]
 
-                def residuals(cwork: Arrays, grads: dict[int, F64], factor: float) -> F64:
-                    cx, hf = cwork[k].reshape(-1)[js], hs * factor
-                    near = [(k, int(j), v) for j, v in zip(js, cx + 1j * hf, strict=True)]
-                    values = state.ev.probes(near, cwork, tolerant=True)
-                    out: F64 = grads[k].reshape(-1)[js] - np.imag(values).astype(np.float64) / hf
-                    return out
+            def residuals(cwork: Arrays, grads: dict[int, F64], factor: float) -> F64:
+                cx, hf = cwork[k].reshape(-1)[js], hs * factor
+                near = [(k, int(j), v) for j, v in zip(js, cx + 1j * hf, strict=True)]
+                values = state.ev.probes(near, cwork, tolerant=True)
+                out: F64 = grads[k].reshape(-1)[js] - np.imag(values).astype(np.float64) / hf
+                return out
 
-                err[sel] += NEARBY_C * self._spread(state, (a - numeric)[sel], residuals)
-                thr[sel] = state.tol.threshold(numeric[sel], err[sel], floor[sel])
-                bad = np.abs(a - numeric) > thr
+            err[sel] += NEARBY_C * self._spread(state, (a - numeric)[sel], residuals)
+            thr[sel] = state.tol.threshold(numeric[sel], err[sel], floor[sel])
+            bad = np.abs(a - numeric) > thr
         status = np.where(bad, Status.MISMATCH, Status.OK).astype(np.int8)
         out = Verdicts(numeric, a, err, thr, status)
         silent = np.flatnonzero(bad & (numeric == 0))
@@ -387,13 +388,13 @@ def _replace(out: Verdicts, sel: NDArray[np.intp], central: Verdicts) -> None:
     """Lines ``sel`` of the complex step's verdicts ``out`` replaced by central differences'
     verdicts ``central`` on them, in place.
 
-    For lines where the complex step gives exactly 0 against a nonzero analytic value, at every
-    nearby point and step: either no imaginary part reaches the value (the function does not
-    depend on the element; the gradient is wrong) or the imaginary parts are absorbed whole
-    into larger ones (the log-sum-exp of a saturated softmax, whose value rounds to exactly
-    0). Central differences tell them apart: a flat function stays flat under every spacing of
-    their noise measurement, an absorbed one moves by its rounding, and the line is left
-    unverified.
+    For lines where the complex step gives exactly 0 against a nonzero analytic value, still a
+    mismatch after the nearby points: either no imaginary part reaches the value (the function
+    does not depend on the element; the gradient is wrong) or the imaginary parts are absorbed
+    whole into larger ones (the log-sum-exp of a saturated softmax, whose value rounds to
+    exactly 0). Central differences tell them apart: a flat function stays flat under every
+    spacing of their noise measurement, an absorbed one moves by its rounding, and the line is
+    left unverified.
     """
     for field in ("numeric", "analytic", "error_estimate", "threshold", "status"):
         getattr(out, field)[sel] = getattr(central, field)

@@ -114,6 +114,44 @@ def richardson(r1: F64, r2: F64, s1: F64, s2: F64) -> F64:
     return out
 
 
+def value_grid(values: F64, eps: float) -> float:
+    """The grid of values that repeat (fewer distinct levels than values) on levels further apart
+    than ``16 * eps`` of their size: the smallest gap between levels; else 0.
+
+    A value computed through an intermediate far larger than itself (``log(1 + p)`` with ``p`` of
+    1e-14, the loss of a confident classifier) moves in whole ulps of that intermediate, not of
+    itself: its rounding is uniform on that grid (a standard deviation of ``grid / sqrt(12)``),
+    however small the values look.
+    """
+    levels = np.unique(values)
+    if not 2 <= len(levels) < len(values):
+        return 0.0
+    gap = float(np.min(np.diff(levels)))
+    return gap if gap > 16 * eps * float(np.max(np.abs(levels))) else 0.0
+
+
+def staircase_grid(wide: F64, narrow: F64, eps: float) -> float:
+    """The grid implied by values ``wide`` that rise in a straight line (equal steps) where the
+    same line at a 16 times narrower spacing gave values ``narrow`` of fewer levels than a line
+    of that slope would cross ulps: the move over the narrower span per level crossed; else 0.
+
+    Values on a coarse grid can fall one step per point at the wider spacing, a straight
+    staircase in which ECnoise sees no noise at all; the narrower spacing, where a line of that
+    slope would have crossed more than 16 of the values' ulps but they took fewer levels, shows
+    the grid is about as coarse as that move.
+    """
+    steps = np.diff(wide)
+    if len(np.unique(wide)) < len(wide) or np.any(np.sign(steps) != np.sign(steps[0])):
+        return 0.0
+    mean = float(np.mean(steps))
+    if float(np.max(np.abs(steps - mean))) > 0.25 * abs(mean):
+        return 0.0  # not a straight line: its slope says nothing of the narrower spacing
+    move = abs(float(wide[-1] - wide[0])) / 16
+    if move <= 16 * eps * float(np.max(np.abs(wide))):
+        return 0.0
+    return move / max(len(np.unique(narrow)) - 1, 1)
+
+
 def ecnoise(values: F64) -> tuple[float, bool]:
     """Noise level of a function from evaluations at equally spaced points (Moré and Wild).
 

@@ -21,7 +21,17 @@ from .._annotations import Annotation
 from .._dtypes import is_low_precision
 from .._result import DirectionCheck, Status
 from .evaluator import Evaluator
-from .numerics import F64, FLOOR_C, FLOOR_G, Scales, Tolerance, Verdicts, ecnoise
+from .numerics import (
+    F64,
+    FLOOR_C,
+    FLOOR_G,
+    Scales,
+    Tolerance,
+    Verdicts,
+    ecnoise,
+    staircase_grid,
+    value_grid,
+)
 from .streams import stream
 
 #: the noise is measured on values that take at least this many distinct levels (of 9) ...
@@ -303,8 +313,10 @@ class CheckState:
                     # the value never moved: along -u, then (a function flat on one side, a
                     # loss that stays 0 as every margin grows) or no estimate (an input the
                     # function does not depend on keeps the floor)
-                    values, seen = self._widening(key, {k: -v for k, v in u.items()})
-                    if len(np.unique(values)) == 1 and seen == 0:
+                    values, seen = self._widening(key, {k: -v for k, v in u.items()}, True)
+                    if not np.all(np.isfinite(values)) or (
+                        len(np.unique(values)) == 1 and not seen
+                    ):
                         continue
                 level, qualified = ecnoise(values)
                 # (where ECnoise finds no order that qualifies, its conservative level is the
@@ -322,7 +334,9 @@ class CheckState:
             self.noise_measured[key] = noise
         return self._noise[key]
 
-    def _widening(self, key: tuple[int, ...], u: dict[int, F64]) -> tuple[F64, float]:
+    def _widening(
+        self, key: tuple[int, ...], u: dict[int, F64], tolerant: bool = False
+    ) -> tuple[F64, float]:
         """Values along ``u`` for the noise measurement, at the first spacing (``tau / 8``, then
         16 times wider each time) where they take distinct levels, and the rounding grid seen on
         the way (a standard deviation; 0 if none).
@@ -338,15 +352,18 @@ class CheckState:
         may show that grid as a straight staircase, one step per point, in which ECnoise sees no
         noise at all; the slope it shows, had the values been smooth, would have moved them
         across many of their ulps at the narrower spacing, where they took fewer levels: a grid
-        about that coarse.
+        about that coarse. ``tolerant``: NaN values where the function fails at the first
+        spacing (the opposite direction may leave its domain), instead of an error.
         """
         sc = self.scales
         spacing = sc.tau / 8
-        values = self._along(key, u, spacing, tolerant=False)
+        values = self._along(key, u, spacing, tolerant=tolerant)
+        if not np.all(np.isfinite(values)):
+            return values, 0.0
         wider, seen, narrower = spacing, 0.0, None
         moves = any(sc.gscale.get(k, 0.0) > 0 for k in key)
         for _ in range(WIDEN_TRIES if moves else 0):
-            seen = max(seen, _grid(values, sc.eps) / math.sqrt(12))
+            seen = max(seen, value_grid(values, sc.eps) / math.sqrt(12))
             if len(np.unique(values)) >= DISTINCT:
                 break
             wider *= 16
@@ -355,7 +372,7 @@ class CheckState:
                 break
             values, narrower = more, values
         if narrower is not None:
-            seen = max(seen, _staircase(values, narrower, sc.eps) / math.sqrt(12))
+            seen = max(seen, staircase_grid(values, narrower, sc.eps) / math.sqrt(12))
         return values, seen
 
     def _along(
@@ -481,29 +498,3 @@ class CheckState:
 
 
 __all__ = ["Budget", "CheckState", "ElementState", "Options"]
-
-
-def _grid(values: F64, eps: float) -> float:
-    """The grid of values that repeat (fewer distinct levels than values) on levels further apart
-    than ``16 * eps`` of their size: the smallest gap between levels; else 0."""
-    levels = np.unique(values)
-    if not 2 <= len(levels) < len(values):
-        return 0.0
-    gap = float(np.min(np.diff(levels)))
-    return gap if gap > 16 * eps * float(np.max(np.abs(levels))) else 0.0
-
-
-def _staircase(wide: F64, narrow: F64, eps: float) -> float:
-    """The grid implied by values ``wide`` that rise in a straight line (equal steps) where the
-    same line at a 16 times narrower spacing gave values ``narrow`` of fewer levels than a line
-    of that slope would cross ulps: the move over the narrower span per level crossed; else 0."""
-    steps = np.diff(wide)
-    if len(np.unique(wide)) < len(wide) or np.any(np.sign(steps) != np.sign(steps[0])):
-        return 0.0
-    mean = float(np.mean(steps))
-    if float(np.max(np.abs(steps - mean))) > 0.25 * abs(mean):
-        return 0.0  # not a straight line: its slope says nothing of the narrower spacing
-    move = abs(float(wide[-1] - wide[0])) / 16
-    if move <= 16 * eps * float(np.max(np.abs(wide))):
-        return 0.0
-    return move / max(len(np.unique(narrow)) - 1, 1)

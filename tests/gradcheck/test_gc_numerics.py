@@ -9,6 +9,7 @@ import gradcheck as gc
 from gradcheck import Status
 from gradcheck._core.numerics import ecnoise as _ecnoise
 from gradcheck._core.numerics import richardson as _richardson
+from gradcheck._core.numerics import staircase_grid, value_grid
 
 WEIGHTS = np.arange(1.0, 7.0)
 
@@ -208,3 +209,30 @@ def test_ecnoise_recovers_a_known_noise_level():
     t = np.arange(9) * 1e-3
     sigmas = [_ecnoise(np.sin(t) + 1e-9 * rng.standard_normal(9))[0] for _ in range(200)]
     assert 0.5e-9 < np.median(sigmas) < 2e-9
+
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def test_values_rounded_on_a_coarse_grid_show_it():
+    # log(1 + p) for p of 1e-14: the value moves in whole ulps of 1, levels 2.2e-16 apart
+    p = 5e-14 + np.array([0, 0, 0.3, 0.6, 1.2, 1.4, 2.1, 2.3, 2.4]) * 1e-16
+    values = np.log(1 + p)
+    assert value_grid(values, EPS) == pytest.approx(EPS, rel=1e-3)
+    # smooth values (9 distinct) and values rounded only at their own ulps show no grid
+    assert value_grid(np.sin(1 + np.arange(9) * 1e-3), EPS) == 0.0
+    assert value_grid(np.array([1.0, 1.0, 1.0 + EPS, 1.0 + EPS, 1.0, 1, 1, 1, 1]), EPS) == 0.0
+    assert value_grid(np.zeros(9), EPS) == 0.0
+
+
+def test_a_straight_staircase_shows_the_grid_its_narrower_line_hid():
+    # one ulp of 1 per point at the wide spacing: ECnoise sees a straight line, no noise
+    wide = 5.08e-14 - np.arange(1, 10) * EPS
+    narrow = np.full(9, 5.08e-14)  # 16 times narrower: no move at all
+    assert staircase_grid(wide, narrow, EPS) == pytest.approx(8 * EPS / 16)
+    assert _ecnoise(wide)[0] < 1e-28
+    # a smooth line whose narrower values simply moved less than 16 ulps: no grid
+    x = 1 + np.arange(1, 10) * 1e-15
+    assert staircase_grid(x, 1 + np.arange(1, 10) * 1e-15 / 16, EPS) == 0.0
+    # not a straight line (exponential growth at the wider spacing): no grid
+    assert staircase_grid(np.exp(np.arange(1, 10) * 4.0), np.zeros(9), EPS) == 0.0
