@@ -27,6 +27,7 @@ from .numerics import (
     F64,
     FLOOR_A,
     FLOOR_C,
+    FLOOR_T,
     NEARBY_C,
     NEARBY_PAIRS,
     NEARBY_STEPS,
@@ -271,7 +272,7 @@ class ComplexStep(Method):
         numeric = np.imag(values).astype(np.float64) / h
         eps = state.scales.eps
         err = CS_C * (eps * (np.abs(numeric) + state.scales.gscale[k]) + self.subnormal / h)
-        floor = state.floor(k, a)
+        floor = state.floor(k, a) + FLOOR_T * eps * state.terms(k)
         thr = state.tol.threshold(numeric, err, floor)
         bad = np.abs(a - numeric) > thr
         if bad.any():  # before declaring: is it the analytic gradient's own rounding?
@@ -354,6 +355,8 @@ class ComplexStep(Method):
         analytic = np.array([sum(float(np.sum(state.grads[k] * scaled[k])) for k in ks)])
         eps = state.scales.eps
         err = CS_C * (eps * (np.abs(numeric) + gmag) + self.subnormal / self.tau_c)
+        terms = sum(state.terms(k) * float(np.sum(np.abs(scaled[k]))) for k in ks)
+        floor = floor + FLOOR_T * eps * terms
         thr = state.tol.threshold(numeric, err, floor)
         bad = abs(analytic[0] - numeric[0]) > thr[0]
         if bad:  # before declaring: is it the analytic gradient's own rounding?

@@ -176,6 +176,11 @@ class CheckState:
         out: F64 = s.eps * (FLOOR_C * np.abs(a) + FLOOR_G * s.gscale[k])
         return out
 
+    def terms(self, k: int) -> float:
+        """The function's terms per unit of input ``k``: ``fscale`` over the median scale of its
+        elements (the size of a gradient whose terms cancel; see ``FLOOR_T``)."""
+        return self.scales.fscale / float(np.median(self.xscale(k)))
+
     def analytic_noise(self, k: int) -> F64:
         """Per element of input ``k`` (flat), the measured rounding of its analytic gradient.
 
@@ -231,7 +236,7 @@ class CheckState:
             # the points, or a backward pass with noise of its own); the scale is at least what
             # the function's terms amount to per unit of the input, so that the rounding of a
             # gradient that is zero in exact arithmetic (a residue of cancelling terms) counts
-            terms = self.scales.fscale / float(np.median(self.xscale(k)))
+            terms = self.terms(k)
             cap = math.sqrt(self.scales.eps) * np.maximum(
                 np.abs(g), max(self.scales.gscale[k], terms)
             )
