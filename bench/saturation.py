@@ -15,16 +15,19 @@ precision that their error models do not see. The layers, written as users write
 - ``logistic_margin``: the logistic loss ``log(1 + exp(-y z))`` of ``z = x w`` with ``x`` (8, 5)
   and ``w`` (5,) of scale 4, labels the sign of ``z``;
 - ``lstm_saturated``: lstm_ref's model with saturated gates and one-element states (N = T = D =
-  H = 1, 3 layers), as the property tests draw it.
+  H = 1, 3 layers), as the property tests draw it;
+- ``attention_saturated``: scaled dot-product attention ``sum(softmax(Q K^T / sqrt(3)) V * dout)``
+  with ``Q``, ``K`` (4, 3) of scale 10 (every softmax row saturated), ``V`` and ``dout``
+  standard normal.
 
 For each method (central, richardson, complex) and each seed of correct code: the checks that
 pass, those that claim a mismatch (false alarms) and those that leave elements unverified (no
-claim either way). Then a planted bug on every seed: the element of ``W`` (``w``, ``fc.W``) whose
-gradient is largest at the drawn point, times ``1 + 1e-3`` wherever it is evaluated; the checks
-that catch it; those that pass it where the element's stated detection bound
+claim either way). Then a planted bug on every seed: the element of ``W`` (``w``, ``fc.W``,
+``Q``) whose gradient is largest at the drawn point, times ``1 + 1e-3`` wherever it is evaluated;
+the checks that catch it; those that pass it where the element's stated detection bound
 (``InputResult.bounds``) is above 1e-3 (the check said it could not see so small an error there:
-a gradient of 1e-13 under a loss of 1e-13 resolves to a few percent at best); and those that pass
-it within the bound (a wrong pass: the worst outcome). The rest leave it unverified.
+a gradient of 1e-13 under a loss of 1e-13 resolves to a few percent at best); and those that
+pass it within the bound (a wrong pass: the worst outcome). The rest leave it unverified.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from _common import claims_failure, unverified_only
@@ -45,7 +48,8 @@ from lstm_ref.strategies import Config, Problem
 Array = np.ndarray
 #: a check, the input with the planted bug and the bug's flat index (None without a bug)
 Run = tuple[gradcheck.CheckResult, str, int | None]
-METHODS = ("central", "richardson", "complex")
+MethodName = Literal["central", "richardson", "complex"]
+METHODS: tuple[MethodName, ...] = ("central", "richardson", "complex")
 BUG = 1e-3
 
 
@@ -61,7 +65,7 @@ def _largest(g: Array) -> int:
     return int(np.argmax(np.abs(g)))
 
 
-def softmax_temperature(seed: int, method: str, bug: bool) -> Run:
+def softmax_temperature(seed: int, method: MethodName, bug: bool) -> Run:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 4))
     params = {
@@ -89,7 +93,7 @@ def softmax_temperature(seed: int, method: str, bug: bool) -> Run:
     return result, "W", place
 
 
-def logistic_margin(seed: int, method: str, bug: bool) -> Run:
+def logistic_margin(seed: int, method: MethodName, bug: bool) -> Run:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((8, 5))
     w = 4 * rng.standard_normal(5)
@@ -107,7 +111,7 @@ def logistic_margin(seed: int, method: str, bug: bool) -> Run:
     return result, "w", place
 
 
-def lstm_saturated(seed: int, method: str, bug: bool) -> Run:
+def lstm_saturated(seed: int, method: MethodName, bug: bool) -> Run:
     problem = Problem.build(Config(N=1, T=1, D=1, H=1, L=3, C=2, regime="saturated"), seed)
     cfg = problem.config
 
@@ -123,10 +127,40 @@ def lstm_saturated(seed: int, method: str, bug: bool) -> Run:
     return result, "fc.W", place
 
 
-LAYERS: dict[str, Callable[[int, str, bool], Run]] = {
+def attention_saturated(seed: int, method: MethodName, bug: bool) -> Run:
+    rng = np.random.default_rng(seed)
+    d = 3
+    params = {
+        "Q": 10 * rng.standard_normal((4, d)),
+        "K": 10 * rng.standard_normal((4, d)),
+        "V": rng.standard_normal((4, d)),
+    }
+    dout = rng.standard_normal((4, d))
+
+    def softmax(s: Array) -> Array:
+        e = np.exp(s - s.real.max(axis=-1, keepdims=True))
+        out: Array = e / e.sum(axis=-1, keepdims=True)
+        return out
+
+    def loss(p: dict[str, Array], where: int | None = None) -> tuple[Any, dict[str, Array]]:
+        value = np.sum(softmax(p["Q"] @ p["K"].T / np.sqrt(d)) @ p["V"] * dout)
+        Q, K, V = p["Q"].real, p["K"].real, p["V"].real
+        A = softmax(Q @ K.T / np.sqrt(d))
+        dA = dout @ V.T
+        dS = A * (dA - (dA * A).sum(-1, keepdims=True)) / np.sqrt(d)
+        grads = {"Q": dS @ K, "K": dS.T @ Q, "V": A.T @ dout}
+        return value, grads if where is None else _planted(grads, "Q", where)
+
+    place = _largest(loss(params)[1]["Q"]) if bug else None
+    result = gradcheck.check_loss(lambda p: loss(p, place), params, method=method, seed=seed)
+    return result, "Q", place
+
+
+LAYERS: dict[str, Callable[[int, MethodName, bool], Run]] = {
     "softmax_temperature": softmax_temperature,
     "logistic_margin": logistic_margin,
     "lstm_saturated": lstm_saturated,
+    "attention_saturated": attention_saturated,
 }
 
 
