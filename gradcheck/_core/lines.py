@@ -44,6 +44,10 @@ class Line:
         """Measured rounding of the analytic derivative of lines ``sel``."""
         raise NotImplementedError
 
+    def terms(self, sel: NDArray[np.intp]) -> F64:
+        """The function's terms per unit of lines ``sel`` (``CheckState.terms``)."""
+        raise NotImplementedError
+
 
 class ElementLines(Line):
     """One line per element ``idx`` of input ``k``, with steps from ``rule`` on the scale of each
@@ -82,6 +86,9 @@ class ElementLines(Line):
 
     def analytic_noise(self, sel: NDArray[np.intp]) -> F64:
         return self.state.analytic_noise(self.k)[self.idx[sel]]
+
+    def terms(self, sel: NDArray[np.intp]) -> F64:
+        return np.full(len(sel), self.state.terms(self.k))
 
 
 class DirectionLine(Line):
@@ -147,4 +154,9 @@ class DirectionLine(Line):
         total = sum(
             float(np.sum(s.analytic_noise(k) * np.abs(self.scaled[k]).reshape(-1))) for k in self.ks
         )
+        return np.full(len(sel), total)
+
+    def terms(self, sel: NDArray[np.intp]) -> F64:
+        s = self.state
+        total = sum(s.terms(k) * float(np.sum(np.abs(self.scaled[k]))) for k in self.ks)
         return np.full(len(sel), total)
