@@ -24,6 +24,7 @@ from .ladder import refine
 from .lines import DirectionLine, ElementLines, Line
 from .numerics import (
     CS_C,
+    CS_NOISE,
     F64,
     FLOOR_A,
     FLOOR_C,
@@ -307,8 +308,12 @@ class ComplexStep(Method):
         floor = state.floor(k, a) + FLOOR_T * eps * state.terms(k)
         thr = state.tol.threshold(numeric, err, floor)
         bad = np.abs(a - numeric) > thr
-        if bad.any():  # before declaring: is it the analytic gradient's own rounding?
-            floor[bad] += FLOOR_A * state.analytic_noise(k)[idx[bad]]
+        if bad.any():  # before declaring: is it the analytic gradient's own rounding, or the
+            # complex step's (the forward pass's rounding per unit of the input, ``CS_NOISE``)?
+            xs = state.xscale(k).reshape(-1)[idx[bad]]
+            floor[bad] += FLOOR_A * state.analytic_noise(k)[idx[bad]] + CS_NOISE * (
+                state.noise([k]) / xs
+            )
             thr[bad] = state.tol.threshold(numeric[bad], err[bad], floor[bad])
             bad = np.abs(a - numeric) > thr
         if bad.any():  # is the residual the same nearby, or is it rounding?
@@ -395,7 +400,10 @@ class ComplexStep(Method):
             noise = sum(
                 float(np.sum(state.analytic_noise(k) * np.abs(scaled[k]).reshape(-1))) for k in ks
             )
-            thr = state.tol.threshold(numeric, err, floor + FLOOR_A * noise)
+            forward = state.noise(ks) * sum(
+                float(np.sum(np.abs(scaled[k]) / state.xscale(k))) for k in ks
+            )
+            thr = state.tol.threshold(numeric, err, floor + FLOOR_A * noise + CS_NOISE * forward)
             bad = abs(analytic[0] - numeric[0]) > thr[0]
         if bad:
 

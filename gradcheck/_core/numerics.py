@@ -50,6 +50,13 @@ FLOOR_T = 1.0
 FLOOR_A = 4.0
 #: complex step error estimate: CS_C * eps * (|numeric| + largest |analytic| of the input)
 CS_C = 256.0
+#: before a complex-step residual over that estimate is a mismatch, its threshold also holds
+#: CS_NOISE (the safety of a threshold) times the measured rounding noise of one evaluation (a
+#: standard deviation) over the scale of the element:
+#: the forward pass rounds its intermediates of size M by eps * M, and their imaginary parts,
+#: of size h * M / x, by eps * h * M / x, which cancelling (a saturated softmax less its picked
+#: score) leaves in the complex step as eps * M / x: the value's noise per unit of the input
+CS_NOISE = 4.0
 #: a complex-step residual over that estimate is measured again at NEARBY_PAIRS pairs of points
 #: nearby; it stays a mismatch where it exceeds NEARBY_C times the residuals' spread (see
 #: ``ComplexStep``): 5 residuals of pure rounding exceed 5 times their spread with a probability
