@@ -305,9 +305,11 @@ class InputResult:
         whose gradient is at least 1/8 of the input's largest (``inf`` when some such element
         was not covered; ``nan`` when the check does not say, as for a fixed ``rtol``).
 
-        ``bounds`` holds it per element: ``(threshold + error estimate) / |gradient|`` for an
-        element checked on its own, and through the best random-sign block direction that
-        covers it otherwise.
+        ``bounds`` holds it per element: ``(threshold + safety * error estimate) / |gradient|``
+        for an element checked on its own (``safety`` of the threshold, 4 by default: the
+        numerical value may be off by that many one-sigma estimates towards the error, as the
+        threshold allows it to be away from it),
+        and through the best random-sign block direction that covers it otherwise.
 
         Examples
         --------

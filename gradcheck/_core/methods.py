@@ -305,7 +305,8 @@ class ComplexStep(Method):
         numeric = np.imag(values).astype(np.float64) / h
         eps = state.scales.eps
         err = CS_C * (eps * (np.abs(numeric) + state.scales.gscale[k]) + self.subnormal / h)
-        floor = state.floor(k, a) + FLOOR_T * eps * state.terms(k)
+        err += FLOOR_T * eps * state.terms(k)
+        floor = state.floor(k, a)
         thr = state.tol.threshold(numeric, err, floor)
         bad = np.abs(a - numeric) > thr
         if bad.any():  # before declaring: is it the analytic gradient's own rounding, or the
@@ -393,7 +394,7 @@ class ComplexStep(Method):
         eps = state.scales.eps
         err = CS_C * (eps * (np.abs(numeric) + gmag) + self.subnormal / self.tau_c)
         terms = sum(state.terms(k) * float(np.sum(np.abs(scaled[k]))) for k in ks)
-        floor = floor + FLOOR_T * eps * terms
+        err += FLOOR_T * eps * terms
         thr = state.tol.threshold(numeric, err, floor)
         bad = abs(analytic[0] - numeric[0]) > thr[0]
         if bad:  # before declaring: is it the analytic gradient's own rounding?

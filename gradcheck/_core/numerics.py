@@ -37,13 +37,13 @@ NOISE_C = 2.0
 #: (``CheckState.analytic_noise``)
 FLOOR_C = 8.0
 FLOOR_G = 2.0
-#: the complex step's floor adds FLOOR_T * eps * (the function's terms per unit of the input:
-#: fscale / the median scale of the input's elements). A backward pass through adjoints far
-#: larger than the gradient it ends in (a saturated softmax in attention: scores' adjoints of 1,
-#: gradients of 1e-17) rounds at that scale, and where the rounding is an absorption (a tiny term
-#: added to a large one and lost) it is the same at every nearby point, so no measurement by
-#: moving the point sees it. Finite differences resolve nothing that fine (their noise is at
-#: least eps * fscale over a step far below the input's scale)
+#: the complex step's error estimate adds FLOOR_T * eps * (the function's terms per unit of the
+#: input: fscale / the median scale of the input's elements), and a finite-difference mismatch
+#: within that much of its threshold is excused. A forward or backward pass through
+#: intermediates far larger than the gradient it ends in (a saturated softmax in attention:
+#: scores' adjoints of 1, gradients of 1e-17) rounds at that scale, and where the rounding is an
+#: absorption (a tiny term added to a large one and lost) or a cancelling sum of the same terms
+#: it is the same at every nearby point, so no measurement by moving the point sees it
 FLOOR_T = 1.0
 #: measured rounding of the analytic gradient (see ``CheckState.analytic_noise``) enters the
 #: threshold of a suspect line times this factor

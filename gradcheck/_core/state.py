@@ -419,17 +419,20 @@ class CheckState:
 
     def bounds(self, k: int) -> F64:
         """Per element of input ``k`` (flat), the smallest relative error in that element the
-        check would have caught: ``(threshold + estimate) / |gradient|`` for an element checked
-        on its own; for an element under random-sign block directions, the same of the best of
-        them times ``sqrt(block size) / scale`` (its weight in the direction); inf where no check
-        covers it."""
+        check would have caught: ``(threshold + safety * estimate) / |gradient|`` for an element
+        checked on its own (the numerical value may be off by ``safety`` times its one-sigma
+        estimate towards the error, as the threshold allows it to be away from it); for an
+        element under random-sign block directions, the same of the best of them times
+        ``sqrt(block size) / scale`` (its weight in the direction); inf where no check covers
+        it."""
+        safety = self.tol.safety
         g = np.abs(self.grads[k].reshape(-1))
         out = np.full(self.size(k), np.inf)
         es = self.elements.get(k)
         with np.errstate(divide="ignore", invalid="ignore"):
             if es is not None:
                 judged = (es.status == Status.OK) | (es.status == Status.MISMATCH)
-                own = (es.threshold + es.error_estimate) / g
+                own = (es.threshold + safety * es.error_estimate) / g
                 out = np.where(judged, np.minimum(out, own), out)
             xs = self.xscale(k).reshape(-1)
             for d in self.directions[k]:
@@ -437,7 +440,9 @@ class CheckState:
                     continue
                 lo, hi = d.elements if d.elements is not None else (0, self.size(k))
                 weight = 1 / math.sqrt(hi - lo)
-                through = (d.threshold + d.error_estimate) / (g[lo:hi] * weight * xs[lo:hi])
+                through = (d.threshold + safety * d.error_estimate) / (
+                    g[lo:hi] * weight * xs[lo:hi]
+                )
                 out[lo:hi] = np.minimum(out[lo:hi], through)
         result: F64 = np.where(np.isnan(out), np.inf, out)
         return result
