@@ -33,6 +33,19 @@ def loss_mse_tiny_target() -> gradcheck.CheckResult:
     )
 
 
+def fc_tiny_x() -> gradcheck.CheckResult:
+    return gradcheck.check_layer(
+        lr.affine_forward,
+        lr.affine_backward,
+        {
+            "x": np.array([[2.0**-100]]),
+            "w": np.array([[1.77947758]]),
+            "b": np.array([-0.16164808]),
+        },
+        cotangents=np.array([[0.90547547]]),
+    )
+
+
 CASES = {
     # x is -1.5e-5: a move of Wx changes the gates by less than their rounding, so the value
     # moves by whole rounding steps; Wx's gradients (2e-9 to 3e-7) are within that noise (this
@@ -42,6 +55,10 @@ CASES = {
     # gradient, 1.6e-30, shows only for steps near 1e-30; (h - y)**2 rounds to h**2 at the
     # steps of a unit scale
     "loss_mse_tiny_target": loss_mse_tiny_target,
+    # float64: x of 2**-100 (7.9e-31, the smallest nonzero element the strategies draw), so w's
+    # gradient x * dout is 7.1e-31 while the value's terms are of size 0.15: a move of w
+    # changes the value by less than its rounding at any step central differences can take
+    "fc_tiny_x": fc_tiny_x,
 }
 
 
