@@ -152,6 +152,8 @@ class _OutputObjective:
         self.shapes: tuple[tuple[int, ...], ...] = ()
         self.complex_outputs: tuple[bool, ...] = ()
         self.kinds: tuple[str, ...] = ()
+        #: the backward pass runs with ``|dout|`` (see :meth:`absolute_grads`)
+        self._absolute = False
 
     def _draw(self, outs: Sequence[NDArray[Any]], arrays: Sequence[object]) -> None:
         self.shapes = tuple(o.shape for o in outs)
@@ -215,6 +217,27 @@ class _OutputObjective:
             user.append(d)
         return user
 
+    def _backward_douts(self) -> list[NDArray[Any]]:
+        """Copies of the cotangents handed to the backward pass (their magnitudes when
+        :meth:`absolute_grads` asks)."""
+        return [np.abs(d) if self._absolute else d.copy() for d in self.douts_user]
+
+    def absolute_grads(self, arrays: Arrays) -> list[object] | None:
+        """The backward pass at ``arrays`` with cotangents ``|dout|``: per element, the size of
+        the terms its backward pass sums (``sum |dout|`` for a bias), which bounds the rounding
+        of a gradient whose terms cancel. None for complex outputs (no sign to drop)."""
+        if any(self.complex_outputs):
+            return None
+
+        def unchanged(during: str) -> None:  # the caller's arrays are the evaluator's own
+            pass
+
+        self._absolute = True
+        try:
+            return self.base(arrays, unchanged).grads  # type: ignore[attr-defined, no-any-return]
+        finally:
+            self._absolute = False
+
     def _outs(self, arrays: Arrays) -> tuple[NDArray[Any], ...]:
         res = self.fn(*arrays)
         outs = _as_outputs(res, with_cache=self.with_cache, fn_name=self.fn_name)
@@ -275,7 +298,7 @@ class LayerObjective(_OutputObjective):
         magnitude = self._magnitude(self.douts, outs)
         out_dtypes = tuple(o.dtype for o in outs)
         _check_finite_outputs(outs, "forward")
-        douts = [d.copy() for d in self.douts_user]
+        douts = self._backward_douts()
         grads = _call_user(self.backward, [*douts, res[-1]], "backward")
         mutation_check("backward")
         if not isinstance(grads, tuple | list):
@@ -308,7 +331,7 @@ class VjpObjective(_OutputObjective):
         value = _inner(self.douts, outs)
         magnitude = self._magnitude(self.douts, outs)
         _check_finite_outputs(outs, "fn")
-        douts = [d.copy() for d in self.douts_user]
+        douts = self._backward_douts()
         cot: object = tuple(douts) if isinstance(res, tuple) else douts[0]
         grads = _call_user(self.vjp, [cot, *arrays], "vjp")
         mutation_check("vjp")
@@ -425,7 +448,7 @@ class ModuleObjective(_OutputObjective):
         self._draw(outs, arrays)
         value = _inner(self.douts, outs)
         _check_finite_outputs(outs, "layer.forward")
-        douts = [d.copy() for d in self.douts_user]
+        douts = self._backward_douts()
         dout: object = tuple(douts) if isinstance(res, tuple) else douts[0]
         dxs = _call_user(self.layer.backward, [dout], "layer.backward")
         mutation_check("layer.backward")

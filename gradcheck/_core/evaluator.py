@@ -125,6 +125,28 @@ class Evaluator:
         self.backward_calls += 1
         return self._validate_grads(base.grads, wrt)
 
+    def absolute_grads(self, wrt: Sequence[int]) -> dict[int, F64] | None:
+        """Per element of inputs ``wrt`` (flat), ``|backward(|dout|)|`` at the unperturbed point:
+        the size of the terms the backward pass sums into each gradient. None when the objective
+        has no cotangents to take the magnitude of (a scalar loss, complex outputs)."""
+        absolute = getattr(self.objective, "absolute_grads", None)
+        if absolute is None:
+            return None
+        try:
+            grads = absolute(list(self.work))
+        except GradcheckError:  # a backward pass that refuses |dout| excuses nothing
+            return None
+        finally:
+            self.calls += 1
+            self.backward_calls += 1
+        if grads is None:
+            return None
+        try:
+            out = self._validate_grads(list(grads), wrt)
+        except GradcheckError:
+            return None
+        return {k: np.abs(g).reshape(-1) for k, g in out.items()}
+
     def _validate_grads(self, grads: list[object], wrt: Sequence[int]) -> dict[int, F64]:
         n = len(self.names)
         if len(grads) != n:

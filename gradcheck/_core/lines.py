@@ -48,6 +48,11 @@ class Line:
         """The function's terms per unit of lines ``sel`` (``CheckState.terms``)."""
         raise NotImplementedError
 
+    def backward_terms(self, sel: NDArray[np.intp]) -> F64:
+        """The backward pass's terms summed into the derivative along lines ``sel``
+        (``CheckState.backward_terms``)."""
+        raise NotImplementedError
+
 
 class ElementLines(Line):
     """One line per element ``idx`` of input ``k``, with steps from ``rule`` on the scale of each
@@ -89,6 +94,9 @@ class ElementLines(Line):
 
     def terms(self, sel: NDArray[np.intp]) -> F64:
         return np.full(len(sel), self.state.terms(self.k))
+
+    def backward_terms(self, sel: NDArray[np.intp]) -> F64:
+        return self.state.backward_terms(self.k)[self.idx[sel]]
 
 
 class DirectionLine(Line):
@@ -159,4 +167,11 @@ class DirectionLine(Line):
     def terms(self, sel: NDArray[np.intp]) -> F64:
         s = self.state
         total = sum(s.terms(k) * float(np.sum(np.abs(self.scaled[k]))) for k in self.ks)
+        return np.full(len(sel), total)
+
+    def backward_terms(self, sel: NDArray[np.intp]) -> F64:
+        s = self.state
+        total = sum(
+            float(np.sum(s.backward_terms(k) * np.abs(self.scaled[k]).reshape(-1))) for k in self.ks
+        )
         return np.full(len(sel), total)

@@ -166,6 +166,7 @@ class CheckState:
         self.screens: list[DirectionCheck] = []
         self._xscales: dict[int, F64] = {}
         self._analytic_noise: dict[int, F64] | None = None
+        self._backward_terms: dict[int, F64] | None = None
         self._noise: dict[tuple[int, ...], float] = {}
 
     # ---- scales -------------------------------------------------------------------------------
@@ -180,6 +181,16 @@ class CheckState:
         """The function's terms per unit of input ``k``: ``fscale`` over the median scale of its
         elements (the size of a gradient whose terms cancel; see ``FLOOR_T``)."""
         return self.scales.fscale / float(np.median(self.xscale(k)))
+
+    def backward_terms(self, k: int) -> F64:
+        """Per element of input ``k`` (flat), the size of the terms its backward pass sums:
+        ``|backward(|dout|)|``, one more backward pass when first needed (zeros for objectives
+        without cotangents). A gradient that cancels its terms (a bias's ``sum(dout)``) is
+        rounded by up to ``eps`` times that, at every point alike."""
+        if self._backward_terms is None:
+            self._backward_terms = self.ev.absolute_grads(self.wrt) or {}
+        got = self._backward_terms.get(k)
+        return np.zeros(self.size(k)) if got is None else got
 
     def analytic_noise(self, k: int) -> F64:
         """Per element of input ``k`` (flat), the measured rounding of its analytic gradient.

@@ -780,3 +780,39 @@ def test_attention_with_a_small_error_fails(method, seed):
     f, grad, params = _attention(seed, 1.0, bug=place)
     result = gc.check_grad(f, grad, params, method=method)
     assert result.inputs["Q"].mismatch_indices() == [np.unravel_index(place, (4, 3))], result
+
+
+def _zero_init_dense(seed, bug=False):
+    # float32, weights and bias initialised to zero, and a cotangent that a normalisation after
+    # the layer centres over the batch: the bias gradient sum(dout) is 0 up to its rounding, and
+    # every term of the value is 0, so only the backward pass's own terms bound that rounding
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((64, 16)).astype(np.float32)
+    dout = rng.standard_normal((64, 8))
+    dout = (dout - dout.mean(axis=0)).astype(np.float32)
+
+    def forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    def backward(d, cache):
+        x, w = cache
+        db = d[:-1].sum(axis=0) if bug else d.sum(axis=0)  # the bug: a row left out
+        return d @ w.T, x.T @ d, db
+
+    params = {"x": x, "w": np.zeros((16, 8), np.float32), "b": np.zeros(8, np.float32)}
+    return forward, backward, params, dout
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_zero_initialised_layer_under_a_centred_cotangent_claims_no_mismatch(seed):
+    forward, backward, params, dout = _zero_init_dense(seed)
+    result = gc.check_layer(forward, backward, params, cotangents=dout)
+    assert not any(r.mismatches for r in result.inputs.values()), result
+    assert result.inputs["x"].passed
+    assert result.inputs["w"].passed
+
+
+def test_a_zero_initialised_layer_with_a_row_left_out_of_the_bias_fails():
+    forward, backward, params, dout = _zero_init_dense(0, bug=True)
+    result = gc.check_layer(forward, backward, params, cotangents=dout)
+    assert sorted(result.inputs["b"].mismatch_indices()) == [(j,) for j in range(8)], result

@@ -2,9 +2,10 @@
 (docs/properties.md, "What the soak run found").
 
 ``CASES`` are left unverified: one test holds now (no mismatch is claimed: the gradient is
-right) and one is a strict ``xfail`` (the check passes). ``FALSE_MISMATCHES`` are still claimed
-mismatches: a strict ``xfail`` asserts none is. The day gradcheck gets a case right, its
-``xfail`` fails and says so, and the case moves to an ``@example`` of its property.
+right) and one is a strict ``xfail`` (the check passes). The day gradcheck gets a case right,
+its ``xfail`` fails and says so, and the case moves to an ``@example`` of its property. A false
+mismatch the soak finds goes here too, as a strict ``xfail`` asserting that none is claimed,
+until it is fixed.
 """
 
 from __future__ import annotations
@@ -60,39 +61,6 @@ CASES = {
     # changes the value by less than its rounding at any step central differences can take
     "fc_tiny_x": fc_tiny_x,
 }
-
-
-def fc_cancelling_zero_bias() -> gradcheck.CheckResult:
-    f32 = np.float32
-    return gradcheck.check_layer(
-        lr.affine_forward,
-        lr.affine_backward,
-        {
-            "x": np.array([[-1.27392337], [0.53957343], [0.08194705]], f32),
-            "w": np.zeros((1, 1), f32),
-            "b": np.zeros(1, f32),
-        },
-        cotangents=np.array([[0.88145207], [0.10135296], [-0.98691377]], f32),
-    )
-
-
-#: false mismatches the soak found at the current core, open: each test fails (strict xfail)
-#: until gradcheck stops claiming the mismatch (docs/properties.md)
-FALSE_MISMATCHES = {
-    # float32, w = 0 and b = 0: the output is 0 everywhere, and b's gradient sum(dout) =
-    # -4.1e-3 cancels terms of size 1 (a rounding of 3e-8, the same at every point, so no
-    # move of the point measures it). With b nonzero the function's terms (0.16 per unit of b)
-    # bound that rounding (an @example of test_fc_layer_gradients); here every term of the
-    # value is 0, and the threshold (4.9e-9) has nothing to hold it
-    "fc_cancelling_zero_bias": fc_cancelling_zero_bias,
-}
-
-
-@pytest.mark.xfail(strict=True, reason="open: a false mismatch (docs/properties.md)")
-@pytest.mark.parametrize("case", FALSE_MISMATCHES)
-def test_no_false_mismatch(case):
-    result = FALSE_MISMATCHES[case]()
-    assert not any(r.mismatches for r in result.inputs.values())
 
 
 @pytest.mark.parametrize("case", CASES)
