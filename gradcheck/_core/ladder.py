@@ -56,6 +56,9 @@ RATIO = 4.0
 LOWEST, HIGHEST = 4.0**-6, 16.0
 #: a kink is confirmed on this many consecutive triples, each 4 times smaller
 KINK_TRIPLES = 3
+#: or on one fewer, when the next triple sees the same jump within this share but cannot
+#: resolve it from its rounding
+FAINT = 0.25
 #: a smaller or larger step is worth another triple while it lowers the threshold this much
 IMPROVING = 0.5
 #: at most this many lines of a batch are refined beyond the first triple
@@ -150,9 +153,12 @@ def refine(
     # which way each line moves: down for kinks (do they persist?) and where truncation
     # dominates, up where rounding does; a declared mismatch stays
     move = np.where(best.kinky | ~best.noisy, 1 / RATIO, RATIO)
-    # a declared mismatch stays, once a second estimate supports it
+    # a declared mismatch stays, once a second estimate supports it and rounding, not
+    # truncation, limits its triple: a truncation-limited triple may not resolve the function
+    # (a layer norm of an output near 0 varies on a scale of sqrt(its eps)), and a stage-1
+    # estimate whose model assumed the scale of the input agrees with it; smaller steps tell
     support = seen.support(best, deciding)
-    active = best.kinky | (best.status != Status.MISMATCH) | (support < 2)
+    active = best.kinky | (best.status != Status.MISMATCH) | (support < 2) | ~best.noisy
     active &= np.cumsum(active) <= DEEP_CAP
     while True:
         base[active] *= move[active]
@@ -167,6 +173,12 @@ def refine(
         v.kinky[overshot] = False
         v.status[overshot] = Status.UNCHECKED
         was = run[idx] > 0
+        # a jump the triples before resolved, which this smaller one cannot tell from its
+        # rounding (under the kink test's noise limit, which grows as the step shrinks), but
+        # which is the same jump (within a quarter; the jump of a smooth corner the steps have
+        # passed below shrinks 4 times a triple): a kink, with the last triple that resolved it
+        faint = ~v.kinky & best.kinky[idx] & (run[idx] >= KINK_TRIPLES - 1)
+        faint &= np.abs(v.jump - best.jump[idx]) <= FAINT * np.abs(best.jump[idx])
         run[idx] = np.where(v.kinky, run[idx] + 1, 0)
         # kinky on KINK_TRIPLES consecutive triples, 4 times smaller each: a kink (the smallest
         # triple's verdict); a jump that a large step made vanishes on smaller ones
@@ -175,7 +187,7 @@ def refine(
         kinky_so_far = v.kinky & ~confirmed
         # a larger step helps only while rounding limits it: once truncation shows, its triple
         # is past the best step, where the two extrapolations no longer measure their error
-        trusted = smooth & ~overshot & ((move[idx] < 1) | v.noisy)
+        trusted = smooth & ~overshot & ~faint & ((move[idx] < 1) | v.noisy)
         up = (move[idx] > 1) & ~best.kinky[idx]
         trusted &= _within_best(v, best, idx, up, floor, tol)
         take = confirmed | kinky_so_far & best.kinky[idx]
@@ -201,7 +213,13 @@ def refine(
         # a smooth line sent down (its estimate looked limited by truncation) whose threshold
         # rose instead was limited by rounding noise, which the measured level underestimates
         # along it: it turns, once, and climbs from the triple it left
-        turn = trusted & ~v.kinky & ~best.kinky[idx] & ~was & (move[idx] < 1)
+        # a mismatch declared on a triple limited by truncation goes on down while truncation
+        # limits it (whatever its threshold does: above the scale on which the function varies
+        # the extrapolations' disagreement is erratic), so that a smaller step confirms it or
+        # resolves the function
+        mismatch = ~best.kinky[idx] & (best.status[idx] == Status.MISMATCH)
+        unresolved = mismatch & ~best.noisy[idx] & trusted & ~v.noisy & (move[idx] < 1)
+        turn = trusted & ~v.kinky & ~best.kinky[idx] & ~was & (move[idx] < 1) & ~unresolved
         turn &= (v.threshold > last_thr[idx]) & ~turned[idx]
         if turn.any():
             at = idx[turn]
@@ -217,9 +235,9 @@ def refine(
         mismatch = ~best.kinky[idx] & (best.status[idx] == Status.MISMATCH)
         unsupported = (v.status == Status.MISMATCH) | mismatch
         unsupported &= support[idx] < 2
-        settled = mismatch & ~unsupported
-        going = (improving | was) & ~settled | unsupported
-        active[idx] = kinky_so_far | (trusted & going)
+        settled = mismatch & ~unsupported & ~unresolved
+        going = (improving | was) & ~settled | unsupported | unresolved
+        active[idx] = (kinky_so_far | (trusted & going)) & ~faint
     status = best.status.copy()
     smooth_lines = ~best.kinky
     fixed = user and (tol.rtol is not None or tol.atol is not None)
@@ -253,7 +271,7 @@ def refine(
     return Verdicts(best.numeric, best.analytic, best.error_estimate, threshold, status)
 
 
-_NAMES = ("numeric", "analytic", "error_estimate", "threshold", "status", "kinky", "noisy")
+_NAMES = ("numeric", "analytic", "error_estimate", "threshold", "status", "kinky", "noisy", "jump")
 
 
 class _Estimates:
@@ -295,11 +313,24 @@ class _Estimates:
         its value (within the sum of the two thresholds) and do not weigh most the same
         evaluation as it (two such estimates are one piece of evidence: that evaluation's noise
         pulls both the same way; an evaluation weighing little in one of them pulls it the
-        other way)."""
+        other way). At most 1 where a triple of smaller steps contradicts the best value and
+        includes the analytic one."""
         resid = np.abs(best.numeric - best.analytic)
         count = (resid > best.threshold).astype(np.intp)
+        contradicted = np.zeros(self.n, dtype=bool)
         for key, (numeric, _, thr) in self.at.items():
             shared = np.isclose(self.dominant(key), 2 * deciding)
+            with np.errstate(invalid="ignore"):
+                # a triple of smaller steps that includes the analytic value and excludes the
+                # best value (by more than the two thresholds): truncation, which shrinks with
+                # the step, made the estimates of the larger steps agree on a wrong value (steps
+                # above the scale on which the function varies); no mismatch rests on them
+                contradicted |= (
+                    (key > 0)
+                    & (key < deciding)
+                    & (np.abs(numeric - best.analytic) <= thr)
+                    & (np.abs(numeric - best.numeric) > thr + best.threshold)
+                )
             with np.errstate(invalid="ignore"):
                 over = np.abs(numeric - best.analytic) > thr
                 # agreeing within the two thresholds, or (where both are confident but apart
@@ -309,7 +340,7 @@ class _Estimates:
                 gap = np.abs(numeric - best.numeric)
                 agrees = (gap <= thr + best.threshold) | (gap <= resid / 4)
             count += over & agrees & ~shared
-        return count
+        return np.where(contradicted, np.minimum(count, 1), count)
 
     def fall_back(self, best: Refined, which: NDArray[np.bool_]) -> None:
         """Give the lines ``which`` the values of their tightest estimate that includes the
@@ -339,7 +370,7 @@ def _empty(n: int) -> Refined:
         return np.empty(n)
 
     flags = np.zeros(n, dtype=bool)
-    return Refined(f(), f(), f(), f(), np.zeros(n, dtype=np.int8), flags, flags.copy())
+    return Refined(f(), f(), f(), f(), np.zeros(n, dtype=np.int8), flags, flags.copy(), f())
 
 
 def _judge_bases(

@@ -69,6 +69,9 @@ NEARBY_C = 5.0
 NEARBY_STEPS = (math.sqrt(3), 1 / math.sqrt(2), math.sqrt(5) / 2, 1 / math.sqrt(3))
 #: one-sided jump at h over jump at 4h above this ratio (1/4 for a smooth function) is a kink
 KINK_RATIO = 0.5
+#: a jump of the one-sided slopes that is the same at steps s, 2s and 4s within this share is
+#: judged against the measured noise alone (see ``confirm``)
+STEADY = 0.1
 #: a verified line's threshold is at most this share of its value (see :func:`verified`)
 VERIFY_RHO = 0.25
 #: values below this share of their batch's scale are judged against that share instead
@@ -239,6 +242,8 @@ class Refined(Verdicts):
 
     kinky: NDArray[np.bool_]
     noisy: NDArray[np.bool_]
+    #: the jump of the one-sided slopes at the triple's smaller step
+    jump: F64
 
 
 def confirm(
@@ -278,9 +283,19 @@ def confirm(
     lo = np.minimum.reduce([up, down, up0, down0])
     hi = np.maximum.reduce([up, down, up0, down0])
     slope_noise = max(noise, noise_guess)
-    slope_tol = tol.safety * 4 * slope_noise / s1 + floor
+    # a jump beyond 16 times the noise the value may have (the larger of the measured and the
+    # guessed level); or beyond 4 times the measured level alone when the jump is the same at
+    # the three steps (within STEADY): rounding does not repeat itself at s, 2s and 4s, nor
+    # does a staircase (its one-sided slopes scale as 1/s) or a smooth corner (its jump scales
+    # as s). The slopes of a steady jump are as exact as the measured noise says
+    jump2 = (e2.fp - f0) / e2.dp - (f0 - e2.fm) / e2.dm
+    steady = (np.abs(jump1 - jump2) <= STEADY * np.abs(jump1)) & (
+        np.abs(jump1 - jump4) <= STEADY * np.abs(jump1)
+    )
+    slope_tol = tol.safety * 4 * np.where(steady, noise, slope_noise) / s1 + floor
     kinky = (np.abs(jump1) > KINK_RATIO * np.abs(jump4)) & (
-        np.abs(jump1) > 16 * slope_noise / s1 + floor
+        (np.abs(jump1) > 16 * slope_noise / s1 + floor)
+        | steady & (np.abs(jump1) > 4 * noise / s1 + floor)
     )
     within = (analytic >= lo - slope_tol) & (analytic <= hi + slope_tol)
     bad = np.abs(r_hi) > thr
@@ -302,6 +317,7 @@ def confirm(
         # 2.2 sigma / (2s) (from 4 D(s) - 5 D(2s) + D(4s)); within two of those, truncation
         # is not what limits this triple
         noisy=np.abs(r_lo - r_hi) <= 4.4 * noise / s2,
+        jump=jump1,
     )
 
 

@@ -816,3 +816,84 @@ def test_a_zero_initialised_layer_with_a_row_left_out_of_the_bias_fails():
     forward, backward, params, dout = _zero_init_dense(0, bug=True)
     result = gc.check_layer(forward, backward, params, cotangents=dout)
     assert sorted(result.inputs["b"].mismatch_indices()) == [(j,) for j in range(8)], result
+
+
+def _relu(x):
+    return np.maximum(x, 0), x
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_relu_at_exact_zeros_in_float32_is_a_kink_not_a_mismatch(seed):
+    # a ReLU after a ReLU (or on zero padding): half its inputs are exactly 0. The one-sided
+    # slopes there differ by dout, at every step alike; a small dout made that jump look like
+    # float32 rounding to the kink test (whose noise limit grows as the step shrinks), and the
+    # central difference dout/2 was then called a mismatch (168 of 200 such checks)
+    x = np.maximum(np.random.default_rng(seed).standard_normal((4, 8)), 0).astype(np.float32)
+    result = gc.check_layer(_relu, lambda d, x: (d * (x > 0),), {"x": x})
+    assert result.passed, result
+    assert len(result.inputs["x"].kinks) == int(np.sum(x == 0))
+
+
+@pytest.mark.parametrize("rel", [1e-2, 1e-3])
+def test_relu_in_float32_with_one_wrong_element_fails(rel):
+    x = np.maximum(np.random.default_rng(0).standard_normal((4, 8)), 0).astype(np.float32)
+    place = np.unravel_index(int(np.argmax(x)), x.shape)
+
+    def backward(d, x):
+        g = d * (x > 0)
+        g[place] *= np.float32(1 + rel)
+        return (g,)
+
+    result = gc.check_layer(_relu, backward, {"x": x})
+    assert result.inputs["x"].mismatch_indices() == [place], result
+
+
+def test_relu_with_a_wrong_slope_at_zero_fails():
+    # 2 * dout at x = 0 lies outside the one-sided slopes 0 and dout
+    x = np.maximum(np.random.default_rng(1).standard_normal((4, 8)), 0).astype(np.float32)
+    result = gc.check_layer(_relu, lambda d, x: (d * (x > 0) + 2 * d * (x == 0),), {"x": x})
+    assert sorted(result.inputs["x"].mismatch_indices()) == sorted(
+        tuple(int(i) for i in j) for j in np.argwhere(x == 0)
+    ), result
+
+
+def _zero_dense_layernorm(seed, bug=False):
+    # a dense layer initialised to zero feeding a layer norm, float32: the norm's input is 0,
+    # so the norm varies with W on the scale of sqrt(its eps) (3e-3), below Richardson's
+    # smallest float32 step; its estimates at the larger steps agreed on wrong values
+    rng = np.random.default_rng(seed)
+    params = {
+        "x": rng.standard_normal((4, 3)),
+        "W": np.zeros((3, 5)),
+        "b": np.zeros(5),
+        "gamma": np.ones(5),
+        "beta": np.zeros(5),
+    }
+
+    def forward(x, W, b, gamma, beta):
+        h = x @ W + b
+        hc = h - h.mean(axis=-1, keepdims=True)
+        rstd = 1 / np.sqrt((hc**2).mean(axis=-1, keepdims=True) + 1e-5)
+        return gamma * hc * rstd + beta, (x, W, hc * rstd, rstd, gamma)
+
+    def backward(dout, cache):
+        x, W, hhat, rstd, gamma = cache
+        dhhat = dout * gamma
+        mean = 0 if bug else dhhat.mean(-1, keepdims=True)  # the bug: a term left out
+        dh = rstd * (dhhat - mean - hhat * (dhhat * hhat).mean(-1, keepdims=True))
+        return dh @ W.T, x.T @ dh, dh.sum(0), (dout * hhat).sum(0), dout.sum(0)
+
+    return forward, backward, {k: v.astype(np.float32) for k, v in params.items()}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_richardson_claims_no_mismatch_where_the_function_varies_below_its_steps(seed):
+    forward, backward, params = _zero_dense_layernorm(seed)
+    result = gc.check_layer(forward, backward, params, method="richardson")
+    assert not any(r.mismatches for r in result.inputs.values()), result
+
+
+def test_richardson_still_catches_a_term_left_out_there():
+    forward, backward, params = _zero_dense_layernorm(0, bug=True)
+    result = gc.check_layer(forward, backward, params, method="richardson")
+    assert result.inputs["W"].mismatches > 0, result
