@@ -264,6 +264,16 @@ def refine(
     status[smooth_lines] = np.where(
         bad[smooth_lines], Status.MISMATCH, np.where(ok[smooth_lines], Status.OK, Status.UNVERIFIED)
     )
+    if not fixed:
+        # what a wrong value must exceed to be declared (two estimates against it), reported
+        # as the threshold of the lines that pass, so that their detection bounds say it:
+        # wider than the best estimate's where the estimates a line got exclude each other
+        need = seen.detectable(best, deciding)
+        wider = smooth_lines & (status != Status.MISMATCH) & (need > threshold)
+        best.error_estimate[wider] = np.maximum(
+            best.error_estimate[wider], need[wider] / tol.safety
+        )
+        threshold[wider] = need[wider]
     declared = (status == Status.MISMATCH) | (status == Status.KINK)
     _recheck(state, points, declared, deciding)
     # a line stage 1 flagged and the ladder cleared: were its stage-1 values noise?
@@ -341,6 +351,24 @@ class _Estimates:
                 agrees = (gap <= thr + best.threshold) | (gap <= resid / 4)
             count += over & agrees & ~shared
         return np.where(contradicted, np.minimum(count, 1), count)
+
+    def detectable(self, best: Refined, deciding: F64) -> F64:
+        """Per line, the residual a wrong analytic value needs before :meth:`support` counts
+        two estimates against it: over the best threshold and the threshold of another
+        estimate that agrees with the best value within the two thresholds; or 4 times its
+        distance from an estimate that does not (see :meth:`support`). Estimates that exclude
+        each other say that an error model failed: the comparison is no tighter than that.
+        The best threshold where a line has no other estimate."""
+        need = np.full(self.n, np.inf)
+        for key, (numeric, _, thr) in self.at.items():
+            shared = np.isclose(self.dominant(key), 2 * deciding)
+            with np.errstate(invalid="ignore"):
+                gap = np.abs(numeric - best.numeric)
+                agrees = gap <= thr + best.threshold
+                here = np.where(agrees, thr + gap, 4 * gap)
+            here = np.where(np.isnan(numeric) | shared, np.inf, here)
+            need = np.minimum(need, here)
+        return np.where(np.isinf(need), best.threshold, np.maximum(need, best.threshold))
 
     def fall_back(self, best: Refined, which: NDArray[np.bool_]) -> None:
         """Give the lines ``which`` the values of their tightest estimate that includes the

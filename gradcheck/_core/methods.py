@@ -128,9 +128,14 @@ class FiniteDifference(Method):
         n = lines.count
         evals = {m: lines.at(m, np.arange(n)) for m in self.first}
         noise = state.noise(lines.inputs)
-        _, _, noisy = self.stage1(lines, evals, state.scales.f0, noise)
+        numeric, err, noisy = self.stage1(lines, evals, state.scales.f0, noise)
         floor = state.floor(k, state.grads[k].reshape(-1)[idx])
-        v = refine(state, lines, np.arange(n), evals, floor, noise, np.zeros(n, bool), noisy)
+        # stage 1's estimate counts as one of the two a mismatch needs, and as one the
+        # detection bound must get past (``_Estimates.detectable``)
+        mine = (numeric, err, state.tol.threshold(numeric, err, floor, user=False))
+        v = refine(
+            state, lines, np.arange(n), evals, floor, noise, np.zeros(n, bool), noisy, True, mine
+        )
         _excuse(state, lines, v.numeric, v.analytic, v.threshold, v.status)
         return v
 
