@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from prop_support import check_step
+from prop_support import check_step, in_mode
 from soak_examples import STEP_2850
 
 import gradcheck
 import lstm_ref as lr
+from lstm_ref.strategies import Config, Problem
 
 
 def step_quantized_wx() -> gradcheck.CheckResult:
@@ -47,6 +48,29 @@ def fc_tiny_x() -> gradcheck.CheckResult:
     )
 
 
+def step_small_x_float32() -> gradcheck.CheckResult:
+    config = Config(N=1, T=1, D=1, H=1, L=1, C=4, dtype="float64", objective="softmax")
+    case = (
+        Problem.build(config, 857652014),
+        (np.array([[0.56063946]]), np.array([[0.93043345]])),
+    )
+    problem, douts, method = in_mode(case, "float32")
+    return check_step(problem, douts, method)
+
+
+def fc_tiny_bias() -> gradcheck.CheckResult:
+    return gradcheck.check_layer(
+        lr.affine_forward,
+        lr.affine_backward,
+        {
+            "x": np.array([[-1.27392337]]),
+            "w": np.array([[1.77947758]]),
+            "b": np.array([1e-12]),
+        },
+        cotangents=np.array([[0.90547547]]),
+    )
+
+
 CASES = {
     # x is -1.5e-5: a move of Wx changes the gates by less than their rounding, so the value
     # moves by whole rounding steps; Wx's gradients (2e-9 to 3e-7) are within that noise (this
@@ -60,6 +84,14 @@ CASES = {
     # gradient x * dout is 7.1e-31 while the value's terms are of size 0.15: a move of w
     # changes the value by less than its rounding at any step central differences can take
     "fc_tiny_x": fc_tiny_x,
+    # float32, one element of x whose gradient (1.4e-6) is 1/350 of the step's other gradients:
+    # the loss's float32 rounding (1e-7 of a value near 1.4) swamps a move of x at any step
+    # the ladder tries, and x has no other element to judge it against
+    "step_small_x_float32": step_small_x_float32,
+    # float64, a bias of 1e-12 (its scale: steps of at most 1/8 of it, 16 times that on the
+    # ladder) whose gradient is 0.9: a move of 2e-12 changes a value of terms 2.3 by 2e-12,
+    # within 1e-4 of its rounding, and the threshold stays at 60% of the gradient
+    "fc_tiny_bias": fc_tiny_bias,
 }
 
 
