@@ -626,7 +626,13 @@ def check_module(
         _callable(f"layer.{attr}", getattr(layer, attr, None))
     params = getattr(layer, params_attr, None)
     if not isinstance(params, dict):
-        raise _expected(f"layer.{params_attr}", "a dict of parameter arrays", params)
+        error = _expected(f"layer.{params_attr}", "a dict of parameter arrays", params)
+        if params_attr == "params":
+            error = InvalidArgumentError(
+                f"{error}; a layer that keeps its parameters elsewhere names that dict with "
+                "params_attr= (and its gradients' dict with grads_attr=)"
+            )
+        raise error
     if inputs:
         in_names, in_arrays = _named_inputs(inputs)
     else:

@@ -169,10 +169,17 @@ class Evaluator:
                     f"{x.shape}" + ("; is it transposed?" if g.shape == x.shape[::-1] else "")
                 )
             if g.dtype != x.dtype:
+                douts = getattr(self.objective, "douts_user", ())
+                given = sorted({str(d.dtype) for d in douts if d.dtype != x.dtype})
+                cause = (
+                    f"the cotangents passed are {', '.join(given)}: give them in the outputs' "
+                    "dtype, or cast the gradients"
+                    if given and getattr(self.objective, "cotangents", None) is not None
+                    else "a silent up- or down-cast in the backward pass?"
+                )
                 raise InvalidGradientError(
                     f"the gradient for {name!r} has dtype {g.dtype} but {name!r} has dtype "
-                    f"{x.dtype}; a gradient must have its input's dtype (a silent up- or "
-                    "down-cast in the backward pass?)"
+                    f"{x.dtype}; a gradient must have its input's dtype ({cause})"
                 )
             if not np.all(np.isfinite(g)):
                 bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])

@@ -97,3 +97,29 @@ def test_a_function_raising_in_a_worker_process_gives_user_code_error():
     ):
         gc.check_layer(F.first_element_fragile, F.fragile_backward, {"x": x}, executor=pool)
     assert info.value.during.startswith("perturbed evaluation at x[0]")
+
+
+def test_float64_cotangents_for_a_float32_layer_are_named_as_the_cause():
+    x, w = np.ones((2, 3), np.float32), np.ones((3, 2), np.float32)
+    with pytest.raises(gc.InvalidGradientError, match="the cotangents passed are float64"):
+        gc.check_layer(
+            lambda x, w: (x @ w, (x, w)),
+            lambda d, c: (d @ c[1].T, c[0].T @ d),
+            {"x": x, "w": w},
+            cotangents=np.ones((2, 2)),
+        )
+
+
+def test_a_module_without_a_params_dict_is_pointed_to_params_attr():
+    class Dense:
+        def __init__(self):
+            self.W = np.ones((3, 2))
+
+        def forward(self, x):
+            return x @ self.W
+
+        def backward(self, dout):
+            return dout @ self.W.T
+
+    with pytest.raises(gc.InvalidArgumentError, match="params_attr="):
+        gc.check_module(Dense(), {"x": np.ones((2, 3))})
