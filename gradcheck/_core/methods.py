@@ -355,6 +355,7 @@ class ComplexStep(Method):
         silent = np.flatnonzero(bad & (numeric == 0))
         if silent.size:
             _replace(out, silent, Central().elements(state, k, idx[silent]))
+            state.notes.append(_silent_note(f"{silent.size} element(s) of {state.names[k]!r}"))
         return out
 
     def _spread(
@@ -444,7 +445,16 @@ class ComplexStep(Method):
         out = Verdicts(numeric, analytic, err, thr, status)
         if bad and numeric[0] == 0:
             _replace(out, np.array([0]), Central().direction(state, ks, scaled, floor))
+            names = ", ".join(repr(state.names[k]) for k in ks)
+            state.notes.append(_silent_note(f"a direction over {names}"))
         return out
+
+
+def _silent_note(what: str) -> str:
+    return (
+        f"complex step: {what} gave an imaginary part of exactly 0 (a real buffer, abs() or a "
+        "comparison drops it, or it is absorbed whole); judged by central differences"
+    )
 
 
 def _replace(out: Verdicts, sel: NDArray[np.intp], central: Verdicts) -> None:

@@ -897,3 +897,15 @@ def test_richardson_still_catches_a_term_left_out_there():
     forward, backward, params = _zero_dense_layernorm(0, bug=True)
     result = gc.check_layer(forward, backward, params, method="richardson")
     assert result.inputs["W"].mismatches > 0, result
+
+
+def test_a_complex_step_of_exactly_zero_is_noted_and_judged_by_central_differences():
+    mask = np.array([0.0, 1.0, 1.0, 1.0])  # the forward pass ignores x[0]; the gradient leaks
+    result = gc.check_grad(
+        lambda x: np.sum(np.sin(x) * mask),
+        lambda x: (np.cos(x),),
+        {"x": np.linspace(0.1, 1.0, 4)},
+        method="complex",
+    )
+    assert result.inputs["x"].mismatch_indices() == [(0,)]
+    assert any("exactly 0" in note and "central differences" in note for note in result.notes)
