@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from prop_support import check_step, in_mode
+from prop_support import check_sequence, check_step, in_mode
 from soak_examples import STEP_2850
 
 import gradcheck
@@ -71,6 +71,21 @@ def fc_tiny_bias() -> gradcheck.CheckResult:
     )
 
 
+def sequence_saturated_c0() -> gradcheck.CheckResult:
+    config = Config(N=1, T=2, D=1, H=1, L=1, C=4, regime="saturated")
+    douts = (np.array([[[-0.67326552], [-0.34280804]]]), np.array([[0.90076491]]))
+    return check_sequence(Problem.build(config, 5080), douts, "central")
+
+
+def loss_mse_rounding_score() -> gradcheck.CheckResult:
+    y = np.array([[1.77947758]])
+    return gradcheck.check_grad(
+        lambda s: lr.mse_loss(s, y)[0],
+        lambda s: (lr.mse_loss(s, y)[1],),
+        {"scores": np.array([[-2.22044605e-16]])},
+    )
+
+
 CASES = {
     # x is -1.5e-5: a move of Wx changes the gates by less than their rounding, so the value
     # moves by whole rounding steps; Wx's gradients (2e-9 to 3e-7) are within that noise (this
@@ -92,6 +107,14 @@ CASES = {
     # ladder) whose gradient is 0.9: a move of 2e-12 changes a value of terms 2.3 by 2e-12,
     # within 1e-4 of its rounding, and the threshold stays at 60% of the gradient
     "fc_tiny_bias": fc_tiny_bias,
+    # float64, saturated gates: c0's gradient is 3.9e-15 where the value's terms are of size
+    # 1; its best threshold (2.1e-15) is half the gradient
+    "sequence_saturated_c0": sequence_saturated_c0,
+    # float64, one score of -2.2e-16 (one ulp of 1) against a target of 1.78: the score's own
+    # size is its unit, so that a move of it (1e-21) changes the loss of 3.2 by less than its
+    # rounding; its first-order term (7.9e-16) is just above the value's rounding (7e-16), where
+    # a score would count as zero and be moved on a unit scale
+    "loss_mse_rounding_score": loss_mse_rounding_score,
 }
 
 
