@@ -909,3 +909,46 @@ def test_a_complex_step_of_exactly_zero_is_noted_and_judged_by_central_differenc
     )
     assert result.inputs["x"].mismatch_indices() == [(0,)]
     assert any("exactly 0" in note and "central differences" in note for note in result.notes)
+
+
+def _smoothed_cross_entropy():
+    # a confident classifier in float32, label smoothing 0.1
+    rng = np.random.RandomState(0)  # noqa: NPY002 (the legacy generator users still call)
+    n, c = 16, 10
+    y = rng.randint(0, c, size=n)
+    logits = rng.randn(n, c) * 3
+    logits[np.arange(n), y] += 15
+    q = np.full((n, c), 0.1 / c)
+    q[np.arange(n), y] += 0.9
+
+    def loss(z):
+        z = z - z.max(axis=1, keepdims=True)
+        return -(q * (z - np.log(np.exp(z).sum(axis=1, keepdims=True)))).sum() / n
+
+    def grad(z):
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        return ((p / p.sum(axis=1, keepdims=True) - q) / n).astype(z.dtype)
+
+    return loss, grad, logits.astype(np.float32)
+
+
+@pytest.mark.parametrize("factor", [1.5, 3.0])
+def test_an_error_above_the_stated_bound_is_caught(factor):
+    # the bound of the correct code's check at its worst element (among those of at least 1/8
+    # of the largest gradient) is a promise: an error of 1.5 or 3 times it is caught there.
+    # It stated 4.9e-3 while its one tight estimate had no second one to support a mismatch
+    loss, grad, logits = _smoothed_cross_entropy()
+    correct = gc.check_grad(loss, lambda z: (grad(z),), {"z": logits})
+    assert correct.passed
+    r = correct.inputs["z"]
+    g = np.abs(r.analytic)
+    bounds = np.where(g >= g.max() / 8, r.bounds, -np.inf)
+    place = np.unravel_index(int(np.argmax(bounds)), g.shape)
+
+    def wrong(z):
+        out = grad(z)
+        out[place] *= np.float32(1 + factor * bounds[place])
+        return (out,)
+
+    result = gc.check_grad(loss, wrong, {"z": logits})
+    assert not result.passed, (bounds[place], result)
