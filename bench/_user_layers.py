@@ -14,37 +14,31 @@ check_grad-style specs have ``kind="grad"``: ``fn``, ``grad``, ``bug``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 erf = np.vectorize(math.erf, otypes=[float])
 
 
+@dataclass(frozen=True)
 class Spec:
-    def __init__(
-        self,
-        name,
-        make,
-        forward=None,
-        backward=None,
-        bug=None,
-        wrt=None,
-        cot=None,
-        complex_ok=True,
-        kind="layer",
-        fn=None,
-        grad=None,
-        note="",
-    ):
-        self.name, self.make, self.forward, self.backward, self.bug = (
-            name,
-            make,
-            forward,
-            backward,
-            bug,
-        )
-        self.wrt, self.cot, self.complex_ok, self.kind = wrt, cot, complex_ok, kind
-        self.fn, self.grad, self.note = fn, grad, note
+    """A layer: its inputs, its correct and buggy backward passes, its cotangents."""
+
+    name: str
+    make: Callable[..., Any]
+    forward: Callable[..., Any] | None = None
+    backward: Callable[..., Any] | None = None
+    bug: Callable[..., Any] | None = None
+    wrt: list[str] | None = None
+    cot: Callable[..., Any] | None = None
+    complex_ok: bool = True
+    kind: str = "layer"
+    fn: Callable[..., Any] | None = None
+    grad: Callable[..., Any] | None = None
+    note: str = ""
 
 
 def _randn_cot(out_shape_fn):
@@ -853,115 +847,22 @@ def _attn_cot(i):
     return i["q"].shape[:2] + (i["v"].shape[2],)
 
 
+# each the layer of its base spec (same forward, backward and bug) on other data
 HARDER = [
-    Spec(
-        "ln_offset50",
-        ln_offset,
-        ln_forward,
-        ln_backward,
-        ln_backward_bug,
-        cot=_randn_cot(lambda i: i["x"].shape),
-    ),
-    Spec(
-        "ln_padrows",
-        ln_padrows,
-        ln_forward,
-        ln_backward,
-        ln_backward_bug,
-        cot=_randn_cot(lambda i: i["x"].shape),
-    ),
-    Spec(
-        "ln_large",
-        ln_large,
-        ln_forward,
-        ln_backward,
-        ln_backward_bug,
-        cot=_randn_cot(lambda i: i["x"].shape),
-    ),
-    Spec(
-        "attn_sat_len0",
-        attn_sat,
-        ATTENTION.forward,
-        ATTENTION.backward,
-        ATTENTION.bug,
-        wrt=["q", "k", "v"],
-        cot=_randn_cot(_attn_cot),
-    ),
-    Spec(
-        "attn_large",
-        attn_large,
-        ATTENTION.forward,
-        ATTENTION.backward,
-        ATTENTION.bug,
-        wrt=["q", "k", "v"],
-        cot=_randn_cot(_attn_cot),
-    ),
-    Spec(
-        "conv_large",
-        conv_large,
-        conv_forward,
-        conv_backward,
-        conv_backward_bug,
-        cot=_randn_cot(lambda i: (4, 16, 28)),
-    ),
-    Spec(
-        "emb_large",
-        emb_large,
-        emb_forward,
-        emb_backward,
-        emb_backward_bug,
-        wrt=["W"],
-        cot=_randn_cot(lambda i: i["ids"].shape + (i["W"].shape[1],)),
-    ),
-    Spec(
-        "sce_confident",
-        sce_conf,
-        kind="grad",
-        fn=sce_loss,
-        grad=sce_grad,
-        bug=sce_grad_bug,
-        wrt=["logits"],
-    ),
-    Spec(
-        "gelu_wide",
-        gelu_wide,
-        gelu_forward,
-        gelu_backward,
-        gelu_backward_bug,
-        cot=_randn_cot(lambda i: i["x"].shape),
-    ),
-    Spec(
-        "gru_saturated",
-        gru_sat,
-        gru_forward,
-        gru_backward,
-        gru_backward_bug,
-        cot=_randn_cot(lambda i: (2, 5, 4)),
-    ),
-    Spec(
-        "gru_large",
-        gru_large,
-        gru_forward,
-        gru_backward,
-        gru_backward_bug,
-        cot=_randn_cot(lambda i: (4, 5, 24)),
-    ),
-    Spec(
-        "dropout_large",
-        dropout_large,
-        dropout_forward,
-        dropout_backward,
-        dropout_backward_bug,
-        wrt=["x"],
-        cot=_randn_cot(lambda i: i["x"].shape),
-    ),
-    Spec(
-        "linear0_ln_large",
-        linln_large,
-        linln_forward,
-        linln_backward,
-        linln_backward_bug,
-        cot=_randn_cot(lambda i: (16, 48)),
+    replace(LAYERNORM, name="ln_offset50", make=ln_offset),
+    replace(LAYERNORM, name="ln_padrows", make=ln_padrows),
+    replace(LAYERNORM, name="ln_large", make=ln_large),
+    replace(ATTENTION, name="attn_sat_len0", make=attn_sat, cot=_randn_cot(_attn_cot)),
+    replace(ATTENTION, name="attn_large", make=attn_large, cot=_randn_cot(_attn_cot)),
+    replace(CONV, name="conv_large", make=conv_large, cot=_randn_cot(lambda i: (4, 16, 28))),
+    replace(EMBEDDING, name="emb_large", make=emb_large),
+    replace(SCE, name="sce_confident", make=sce_conf),
+    replace(GELU, name="gelu_wide", make=gelu_wide),
+    replace(GRU, name="gru_saturated", make=gru_sat),
+    replace(GRU, name="gru_large", make=gru_large, cot=_randn_cot(lambda i: (4, 5, 24))),
+    replace(DROPOUT, name="dropout_large", make=dropout_large),
+    replace(
+        LINLN_ZERO, name="linear0_ln_large", make=linln_large, cot=_randn_cot(lambda i: (16, 48))
     ),
 ]
 
