@@ -210,15 +210,15 @@ def refine(
             seen.record_triples(half, at, h, ok_h)
         support = seen.support(best, deciding)
         improving = v.threshold < IMPROVING * last_thr[idx]
-        # a smooth line sent down (its estimate looked limited by truncation) whose threshold
-        # rose instead was limited by rounding noise, which the measured level underestimates
-        # along it: it turns, once, and climbs from the triple it left
         # a mismatch declared on a triple limited by truncation goes on down while truncation
         # limits it (whatever its threshold does: above the scale on which the function varies
         # the extrapolations' disagreement is erratic), so that a smaller step confirms it or
         # resolves the function
         mismatch = ~best.kinky[idx] & (best.status[idx] == Status.MISMATCH)
         unresolved = mismatch & ~best.noisy[idx] & trusted & ~v.noisy & (move[idx] < 1)
+        # a smooth line sent down (its estimate looked limited by truncation) whose threshold
+        # rose instead was limited by rounding noise, which the measured level underestimates
+        # along it: it turns, once, and climbs from the triple it left
         turn = trusted & ~v.kinky & ~best.kinky[idx] & ~was & (move[idx] < 1) & ~unresolved
         turn &= (v.threshold > last_thr[idx]) & ~turned[idx]
         if turn.any():
@@ -232,7 +232,6 @@ def refine(
         # still falls clearly (or it just stopped looking kinky); a verdict on a threshold that
         # falls no more is as good as this function allows
         move[idx[v.kinky]] = 1 / RATIO
-        mismatch = ~best.kinky[idx] & (best.status[idx] == Status.MISMATCH)
         unsupported = (v.status == Status.MISMATCH) | mismatch
         unsupported &= support[idx] < 2
         settled = mismatch & ~unsupported & ~unresolved
