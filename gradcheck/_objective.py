@@ -222,21 +222,18 @@ class _OutputObjective:
         :meth:`absolute_grads` asks)."""
         return [np.abs(d) if self._absolute else d.copy() for d in self.douts_user]
 
-    def absolute_grads(self, arrays: Arrays) -> list[object] | None:
+    def absolute_grads(self, arrays: Arrays, mutation_check: MutationCheck) -> list[object] | None:
         """The backward pass at ``arrays`` with cotangents ``|dout|``: per element, the size of
         the terms its backward pass sums (``sum |dout|`` for a bias), which bounds the rounding
         of a gradient whose terms cancel. None for complex outputs (no sign to drop)."""
         if any(self.complex_outputs):
             return None
-
-        def unchanged(during: str) -> None:  # the caller's arrays are the evaluator's own
-            pass
-
         self._absolute = True
         try:
-            return self.base(arrays, unchanged).grads  # type: ignore[attr-defined, no-any-return]
+            base: Base = self.base(arrays, mutation_check)  # type: ignore[attr-defined]
         finally:
             self._absolute = False
+        return base.grads
 
     def _outs(self, arrays: Arrays) -> tuple[NDArray[Any], ...]:
         res = self.fn(*arrays)
