@@ -680,6 +680,42 @@ LINLN_ZERO = Spec(
 )
 
 
+# ---------------------------------------------------------------- zero-initialised dense layer
+def dense_forward(x, W, b):
+    return x @ W + b, (x, W)
+
+
+def dense_backward(dout, cache):
+    x, W = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+
+def dense_backward_bug(dout, cache):  # a row of the batch left out of the bias gradient
+    x, W = cache
+    return dout @ W.T, x.T @ dout, dout[:-1].sum(axis=0)
+
+
+def dense0_make(seed, dtype):
+    rng = np.random.RandomState(seed)
+    d = dict(x=rng.randn(64, 16), W=np.zeros((16, 8)), b=np.zeros(8))
+    return {k: v.astype(dtype) for k, v in d.items()}
+
+
+def _centred_cot(seed, dtype, inputs):  # a normalisation after the layer centres it over the batch
+    d = np.random.RandomState(1000 + seed).randn(64, 8)
+    return (d - d.mean(axis=0)).astype(dtype)
+
+
+DENSE0_CENTRED = Spec(
+    "dense0_centred_cot",
+    dense0_make,
+    dense_forward,
+    dense_backward,
+    dense_backward_bug,
+    cot=_centred_cot,
+)
+
+
 # ---------------------------------------------------------------- ReLU after a ReLU
 def relu_forward(x):
     return np.maximum(x, 0), x
@@ -711,6 +747,7 @@ RELU = Spec(
 
 ORDINARY = [
     RELU,
+    DENSE0_CENTRED,
     LAYERNORM,
     LAYERNORM_ONES,
     EMBEDDING,

@@ -5,6 +5,7 @@ Run from the repository root::
     python bench/user_layers.py               # every layer, 5 seeds (about 10 minutes)
     python bench/user_layers.py --quick       # 2 seeds, ordinary layers only
     python bench/user_layers.py --layers layernorm gru5 --seeds 20
+    python bench/user_layers.py --layers linear0_layernorm --methods richardson --seeds 20
 
 The layers (``bench/_user_layers.py``) are hand-written numpy in course style, written against
 gradcheck's public API only and verified with long-double central differences: layer norm,
@@ -143,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layers", nargs="*", help="layer names (default: all)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds of correct and buggy code")
     parser.add_argument("--plant-seeds", type=int, default=2, help="seeds with planted errors")
+    parser.add_argument(
+        "--methods",
+        default="central,complex",
+        help="comma-separated methods (complex: float64 only, where the layer allows it)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 seeds, ordinary layers only")
     args = parser.parse_args(argv)
     specs = U.ORDINARY if args.quick else U.ALL
@@ -158,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = dict.fromkeys(("checks", "false", "unver", "bugs", "bug", "planted", "kept"), 0)
     for spec in specs:
         for dtype in DTYPES:
-            for method in ("central", "complex"):
+            for method in args.methods.split(","):
                 if method == "complex" and (dtype != "float64" or not spec.complex_ok):
                     continue
                 row = run(spec, dtype, method, seeds, plant_seeds)
